@@ -1,0 +1,39 @@
+"""Test-wide setup, shared by the helper tests and the notebooks that nbval executes.
+
+- Tests get their own state folder (build/test-state), so they never touch a learner's running local cloud.
+- Airflow gets a throwaway AIRFLOW_HOME there before anything imports it.
+- A notebook cell that writes to stderr fails, even where its outputs are not compared (as Qiskit's tester does).
+- The test local cloud is stopped at the end, by PID.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent
+TEST_STATE = ROOT / "build" / "test-state"
+os.environ["WORKBOOK_STATE_DIR"] = str(TEST_STATE)
+os.environ.setdefault("AIRFLOW_HOME", str(TEST_STATE / "airflow"))
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "dags")
+os.environ["WORKBOOK_HEADLESS"] = "1"  # no progress-bar redraws in the outputs nbval compares
+os.environ.pop("WORKBOOK_TARGET", None)  # tests are for the local target unless a test says otherwise
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    result = yield
+    noise = [o["text"].strip() for o in (getattr(item, "test_outputs", None) or [])
+             if o.get("output_type") == "stream" and o.get("name") == "stderr" and o.get("text", "").strip()]
+    if noise:
+        pytest.fail(f"notebook cell wrote to stderr: {noise[0].splitlines()[0][:300]}", pytrace=False)
+    return result
+
+
+def pytest_sessionfinish(session, exitstatus):
+    from helpers import localcloud
+
+    localcloud.down()

@@ -1,0 +1,37 @@
+"""python -m helpers.localcloud up|down|status|env"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+from helpers import localcloud
+from helpers.errors import WorkbookError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m helpers.localcloud", description="Manage the workbook's local cloud.")
+    parser.add_argument("command", choices=["up", "down", "status", "env"])
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "up":
+            localcloud.ensure_up()
+            print('Use it from a shell: eval "$(python -m helpers.localcloud env)"')
+        elif args.command == "down":
+            stopped = localcloud.down()
+            print(f"Stopped: {', '.join(stopped)}" if stopped else "Nothing was running.")
+        elif args.command == "status":
+            for row in localcloud.status():
+                print(f"{row['service']:<8} {row['state']:<8} {row['url'] or '-':<26} {row['emulated_by']}")
+        else:
+            for key, value in localcloud.exports().items():
+                print(f"export {key}={shlex.quote(value)}")
+    except WorkbookError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

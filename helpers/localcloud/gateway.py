@@ -1,0 +1,65 @@
+"""The local cloud's AWS endpoint: one loopback HTTP server in front of moto and the workbook's emulators.
+
+Requests are routed by the SigV4 signing name in the Authorization header: services moto lacks
+(see `helpers.localcloud.emulators`) go to the workbook's emulator for them, the rest to moto.
+`/_workbook/health` answers with the token this server was started with, so the workbook can
+tell its own server from another program that happens to hold the port.
+
+Run by `helpers.localcloud` as `python -m helpers.localcloud.gateway --port N --token T`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import sys
+
+_SCOPE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request")
+
+
+class Gateway:
+    def __init__(self, moto_app, emulators: dict, token: str):
+        self.moto_app = moto_app
+        self.emulators = emulators
+        self.token = token
+
+    def __call__(self, environ, start_response):
+        if environ.get("PATH_INFO") == "/_workbook/health":
+            body = json.dumps({"token": self.token, "emulators": sorted(self.emulators)}).encode()
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            return [body]
+        match = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
+        emulator = self.emulators.get(match.group(1)) if match else None
+        return (emulator or self.moto_app)(environ, start_response)
+
+
+def build_app(token: str, state_dir: str, endpoint: str):
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    from helpers.localcloud.emulators import load_emulators
+
+    return Gateway(DomainDispatcherApplication(create_backend_app), load_emulators(state_dir, endpoint), token)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--token", required=True)
+    parser.add_argument("--state-dir", required=True)
+    args = parser.parse_args(argv)
+
+    # moto's own callbacks (Step Functions, SNS->SQS) need to find this server.
+    os.environ["MOTO_PORT"] = str(args.port)
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+    from werkzeug.serving import run_simple
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    app = build_app(args.token, args.state_dir, f"http://127.0.0.1:{args.port}")
+    run_simple("127.0.0.1", args.port, app, threaded=True, request_handler=MotoRequestHandler)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+"""The local cloud's services: a small registry, each service with start, health and stop.
+
+A service runs as its own process on 127.0.0.1, on a free port unless one is fixed by an
+environment variable, and is stopped by PID. Scenario issues add services (fakesnow,
+PostgreSQL) by subclassing `ProcessService` and adding an instance to `SERVICES`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from helpers import procs
+from helpers.errors import WorkbookError
+
+
+@dataclass
+class Record:
+    """What the state file remembers about a running service."""
+
+    name: str
+    pid: int
+    create_time: float
+    port: int
+    token: str
+    start_seconds: float
+    log: str
+
+    @property
+    def url(self) -> str:
+        return f"http://{procs.LOOPBACK}:{self.port}"
+
+
+class ProcessService:
+    name: str = ""
+    port_env: str = ""  # environment variable that fixes the port; unset means a free port
+    emulated_by: str = ""  # shown to the learner: what stands in for the real service
+    start_timeout: float = 60.0
+
+    def command(self, port: int, token: str, state_dir: Path) -> list[str]:
+        raise NotImplementedError
+
+    def answers_as_ours(self, record: Record) -> bool:
+        raise NotImplementedError
+
+    def exports(self, record: Record) -> dict[str, str]:
+        return {}
+
+    def choose_port(self) -> int:
+        fixed = os.environ.get(self.port_env) if self.port_env else None
+        if not fixed:
+            return procs.free_port()
+        if not fixed.isdigit() or not 0 < int(fixed) < 65536:
+            raise WorkbookError(f"{self.port_env}={fixed!r} is not a port number: set a number from 1 to 65535, or unset it.")
+        procs.require_free(int(fixed), f"the local cloud's {self.name} service ({self.port_env})")
+        return int(fixed)
+
+    def start(self, state_dir: Path) -> Record:
+        port = self.choose_port()
+        token = secrets.token_hex(8)
+        log = state_dir / "logs" / f"{self.name}.log"
+        started = time.monotonic()
+        proc = procs.spawn(self.command(port, token, state_dir), log, env=self.environment())
+        record = Record(self.name, proc.pid, proc.create_time(), port, token, 0.0, str(log))
+
+        def exited() -> str | None:
+            if proc.is_running() and proc.status() != procs.psutil.STATUS_ZOMBIE:
+                return None
+            tail = Path(log).read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
+            return f"the process exited ({tail[0][:200]}); see {log}"
+
+        try:
+            procs.wait_until(lambda: self.answers_as_ours(record), self.start_timeout, f"local {self.name} service", failed=exited)
+        except WorkbookError:
+            procs.stop(record.pid, record.create_time)
+            raise
+        record.start_seconds = round(time.monotonic() - started, 2)
+        return record
+
+    def environment(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.pop("AWS_PROFILE", None)
+        return env
+
+    def healthy(self, record: Record) -> bool:
+        return procs.is_same_process(record.pid, record.create_time) and self.answers_as_ours(record)
+
+    def stop(self, record: Record) -> bool:
+        return procs.stop(record.pid, record.create_time)
+
+
+class AwsService(ProcessService):
+    """AWS APIs: the moto server plus the workbook's emulators, behind one gateway."""
+
+    name = "aws"
+    port_env = "WORKBOOK_AWS_PORT"
+    start_timeout = 90.0
+
+    @property
+    def emulated_by(self) -> str:
+        from importlib.metadata import version
+
+        return f"moto {version('moto')} + workbook emulators"
+
+    def command(self, port: int, token: str, state_dir: Path) -> list[str]:
+        return [sys.executable, "-m", "helpers.localcloud.gateway", "--port", str(port), "--token", token,
+                "--state-dir", str(state_dir)]
+
+    def answers_as_ours(self, record: Record) -> bool:
+        try:
+            with urllib.request.urlopen(f"{record.url}/_workbook/health", timeout=2) as resp:
+                return json.load(resp).get("token") == record.token
+        except (OSError, ValueError):
+            return False
+
+    def exports(self, record: Record) -> dict[str, str]:
+        return {"AWS_ENDPOINT_URL": record.url}
+
+
+SERVICES: dict[str, ProcessService] = {service.name: service for service in (AwsService(),)}

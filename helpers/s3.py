@@ -1,0 +1,60 @@
+"""S3 the MWAA way: an environment's source bucket with versioning, public access blocked and a `dags/` prefix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import botocore.exceptions
+
+from helpers import cloud
+from helpers.paths import DAGS_DIR
+from helpers.tags import tag_list
+
+
+def create_environment_bucket(name: str, notebook: str) -> str:
+    """Create (or reuse) a bucket as MWAA requires it. Returns its ARN, the environment's SourceBucketArn."""
+    s3 = cloud.client("s3")
+    region = cloud.settings().region
+    try:
+        kwargs = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+        s3.create_bucket(Bucket=name, **kwargs)
+    except botocore.exceptions.ClientError as exc:
+        if exc.response["Error"]["Code"] != "BucketAlreadyOwnedByYou":
+            raise
+    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration={
+        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
+    s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": tag_list(notebook)})
+    s3.put_object(Bucket=name, Key="dags/")
+    return f"arn:aws:s3:::{name}"
+
+
+def upload_dag(bucket: str, dag_file: str, prefix: str = "dags/") -> str:
+    """Upload a DAG file from the repo's dags/ folder; returns its key."""
+    key = f"{prefix}{Path(dag_file).name}"
+    cloud.client("s3").upload_file(str(DAGS_DIR / dag_file), bucket, key)
+    return key
+
+
+def list_keys(bucket: str, prefix: str = "") -> list[str]:
+    keys = []
+    for page in cloud.client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        keys += [obj["Key"] for obj in page.get("Contents", [])]
+    return keys
+
+
+def delete_bucket(name: str) -> bool:
+    """Delete a versioned bucket with every object version and delete marker. False if it did not exist."""
+    s3 = cloud.client("s3")
+    try:
+        for page in s3.get_paginator("list_object_versions").paginate(Bucket=name):
+            doomed = [{"Key": v["Key"], "VersionId": v["VersionId"]}
+                      for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
+            if doomed:
+                s3.delete_objects(Bucket=name, Delete={"Objects": doomed, "Quiet": True})
+        s3.delete_bucket(Bucket=name)
+        return True
+    except botocore.exceptions.ClientError as exc:
+        if exc.response["Error"]["Code"] == "NoSuchBucket":
+            return False
+        raise

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+from helpers import notebooks, runner, versions
+
+
+def test_mwaa_pins_are_read_from_both_files():
+    pins = versions.mwaa_pins()
+    assert pins["apache-airflow"] == "3.3.1"
+    assert pins["apache-airflow-providers-amazon"] == "9.34.0"
+    assert pins["tqdm"] == "4.70.0"
+
+
+def test_installed_airflow_and_providers_match_mwaa():
+    table = versions.check()
+    airflow = table[table.package.str.startswith("apache-airflow")]
+    assert len(airflow) == 9 and (airflow.verdict == "match").all(), airflow
+
+
+def test_a_mismatch_is_reported(monkeypatch):
+    monkeypatch.setattr(versions, "mwaa_pins", lambda: {"apache-airflow": "2.10.3"})
+    row = versions.check(["apache-airflow"]).iloc[0]
+    assert (row["mwaa_3.3.1"], row.installed, row.verdict) == ("2.10.3", "3.3.1", "DIFFERS")
+
+
+def _executed() -> nbformat.NotebookNode:
+    nb = new_notebook(metadata={"papermill": {"parameters": {}}})
+    injected = new_code_cell("x = 1", metadata={"tags": ["injected-parameters"], "papermill": {}})
+    cell = new_code_cell("run()", execution_count=3, metadata={"papermill": {"duration": 1.0}, "execution": {}})
+    cell.outputs = [new_output("stream", name="stdout", text="step 1/3\rstep 3/3\rdone\n"),
+                    new_output("stream", name="stdout", text="\r   \r")]
+    nb.cells = [injected, cell]
+    return nb
+
+
+def test_clean_strips_papermill_and_progress_noise_but_keeps_counts():
+    nb = notebooks.clean(_executed())
+    assert "papermill" not in nb.metadata
+    assert len(nb.cells) == 1
+    cell = nb.cells[0]
+    assert cell.execution_count == 3 and "papermill" not in cell.metadata
+    assert [o["text"] for o in cell.outputs] == ["done\n"]
+
+
+def test_stderr_outputs_are_found():
+    nb = new_notebook()
+    cell = new_code_cell("x")
+    cell.outputs = [new_output("stream", name="stderr", text="WARNING: something\n")]
+    nb.cells = [new_code_cell("y"), cell]
+    assert runner.stderr_outputs(nb) == ["cell 1: WARNING: something"]
+
+
+def test_runner_rejects_an_unknown_notebook(capsys):
+    assert runner.main(["--only", "42_nope"]) == 2
+    assert "no notebook 42_nope" in capsys.readouterr().err
+
+
+def test_notebooks_are_ordered_and_follow_the_skeleton():
+    names = notebooks.workbook_notebooks()
+    assert names[0] == "00_getting_started"
+    for name in names:
+        nb = nbformat.read(notebooks.NOTEBOOKS_DIR / f"{name}.ipynb", as_version=4)
+        text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+        for part in ("**Objectives**", "**Estimated time:**", "**Prerequisites:**", "## Exercise", "**Solution**",
+                     "## Clean-up", "**Checkpoint:**"):
+            assert part in text, f"{name} lacks {part}"
+        tags = [t for c in nb.cells for t in c.metadata.get("tags", [])]
+        assert tags.count("parameters") == 1, f"{name} needs one parameters cell"
+        assert "nbval-check-output" in tags
+        assert "papermill" not in nb.metadata, f"{name}: strip papermill metadata (make accept)"
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert all(c.execution_count for c in code), f"{name}: committed outputs must keep execution counts"
