@@ -25,10 +25,15 @@ _AWS_CONFIG = Config(retries={"max_attempts": 5, "mode": "standard"})
 def session() -> boto3.Session:
     cfg = settings()
     if cfg.is_local:
-        localcloud.require("aws")
-        return boto3.Session(aws_access_key_id=localcloud.LOCAL_ACCESS_KEY,
-                             aws_secret_access_key=localcloud.LOCAL_SECRET_KEY, region_name=cfg.region)
+        return _local_session(cfg.region, localcloud.endpoint("aws"))
     return _aws_session(cfg)
+
+
+@cache
+def _local_session(region: str, endpoint: str) -> boto3.Session:
+    # Cached per endpoint: a new local cloud (new port) gets a new session; sessions are costly to build.
+    return boto3.Session(aws_access_key_id=localcloud.LOCAL_ACCESS_KEY, aws_secret_access_key=localcloud.LOCAL_SECRET_KEY,
+                         region_name=region)
 
 
 def _aws_session(cfg: Settings) -> boto3.Session:
@@ -74,6 +79,14 @@ def ensure_ready() -> None:
     if settings().is_local:
         localcloud.ensure_up()
     print(describe())
+
+
+def require_billable_opt_in(what: str) -> None:
+    """On AWS, nothing billable is created unless the learner opted in; locally nothing is billable."""
+    cfg = settings()
+    if not cfg.is_local and not cfg.allow_billable:
+        raise WorkbookError(f"Creating {what} on AWS is billable: set allow_billable = true in workbook.toml "
+                            "(or WORKBOOK_ALLOW_BILLABLE=1), or set mwaa_environment to use an existing environment.")
 
 
 def describe() -> str:

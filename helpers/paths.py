@@ -20,6 +20,13 @@ def state_dir() -> Path:
     return path
 
 
+def cache_dir() -> Path:
+    """Reusable, derived files (e.g. a migrated Airflow DB template), shared by every state folder."""
+    path = Path(os.environ.get("WORKBOOK_CACHE_DIR", REPO_ROOT / ".workbook" / "cache"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def plots_dir() -> Path:
     path = BUILD_DIR / "plots"
     path.mkdir(parents=True, exist_ok=True)

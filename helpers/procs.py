@@ -63,10 +63,17 @@ def is_same_process(pid: int, create_time: float) -> bool:
 
 def stop(pid: int, create_time: float, timeout: float = 10.0) -> bool:
     """Stop a process we started, and its children: SIGTERM, then SIGKILL after `timeout`. False if it was gone."""
-    if not is_same_process(pid, create_time):
-        return False
-    proc = psutil.Process(pid)
-    family = [proc, *proc.children(recursive=True)]
+    return stop_all([(pid, create_time)], timeout) == 1
+
+
+def stop_all(processes: list[tuple[int, float]], timeout: float = 10.0) -> int:
+    """Stop several processes we started, and their children, all at once. Returns how many were still running."""
+    family = []
+    for pid, create_time in processes:
+        if is_same_process(pid, create_time):
+            proc = psutil.Process(pid)
+            family += [proc, *proc.children(recursive=True)]
+    running = sum(1 for pid, created in processes if is_same_process(pid, created))
     for p in family:
         try:
             p.send_signal(signal.SIGTERM)
@@ -79,7 +86,7 @@ def stop(pid: int, create_time: float, timeout: float = 10.0) -> bool:
         except psutil.NoSuchProcess:
             pass
     psutil.wait_procs(alive, timeout=timeout)
-    return True
+    return running
 
 
 def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.2, progress: bool = False,

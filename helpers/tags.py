@@ -29,18 +29,35 @@ def resource_name(notebook: str, kind: str) -> str:
 def tagged_resources(notebook: str | None = None) -> pd.DataFrame:
     """Every resource carrying the workbook's tag (optionally one notebook's), as ARNs.
 
-    The tagging API covers most services; IAM is not among them (on AWS either), so roles are listed separately.
+    The tagging API covers most services. IAM is not among them (on AWS either), and the local cloud's
+    tagging API misses VPC endpoints, EventBridge rules and MWAA environments, so those are listed directly.
     """
     filters = [{"Key": WORKBOOK_TAG, "Values": [WORKBOOK_VALUE]}]
     if notebook:
         filters.append({"Key": NOTEBOOK_TAG, "Values": [notebook]})
-    arns = []
+    arns: set[str] = set()
     for page in cloud.client("resourcegroupstaggingapi").get_paginator("get_resources").paginate(TagFilters=filters):
-        arns += [r["ResourceARN"] for r in page["ResourceTagMappingList"]]
+        arns.update(r["ResourceARN"] for r in page["ResourceTagMappingList"])
+
+    def ours(found: dict) -> bool:
+        return found.get(WORKBOOK_TAG) == WORKBOOK_VALUE and (notebook is None or found.get(NOTEBOOK_TAG) == notebook)
+
     iam = cloud.client("iam")
     for page in iam.get_paginator("list_roles").paginate(PathPrefix="/mwaa-workbook/"):
         for role in page["Roles"]:
-            found = {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=role["RoleName"])["Tags"]}
-            if found.get(WORKBOOK_TAG) == WORKBOOK_VALUE and (notebook is None or found.get(NOTEBOOK_TAG) == notebook):
-                arns.append(role["Arn"])
+            if ours({t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=role["RoleName"])["Tags"]}):
+                arns.add(role["Arn"])
+    region, account = cloud.settings().region, cloud.account_id()
+    ec2_filters = [{"Name": f"tag:{f['Key']}", "Values": f["Values"]} for f in filters]
+    for endpoint in cloud.client("ec2").describe_vpc_endpoints(Filters=ec2_filters)["VpcEndpoints"]:
+        arns.add(f"arn:aws:ec2:{region}:{account}:vpc-endpoint/{endpoint['VpcEndpointId']}")
+    events = cloud.client("events")
+    for rule in events.list_rules()["Rules"]:
+        if ours({t["Key"]: t["Value"] for t in events.list_tags_for_resource(ResourceARN=rule["Arn"])["Tags"]}):
+            arns.add(rule["Arn"])
+    mwaa = cloud.client("mwaa")
+    for name in mwaa.list_environments()["Environments"]:
+        arn = f"arn:aws:airflow:{region}:{account}:environment/{name}"
+        if ours(mwaa.list_tags_for_resource(ResourceArn=arn)["Tags"]):
+            arns.add(arn)
     return pd.DataFrame({"arn": sorted(arns)}, dtype="str")

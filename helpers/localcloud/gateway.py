@@ -21,9 +21,10 @@ _SCOPE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request")
 
 
 class Gateway:
-    def __init__(self, moto_app, emulators: dict, token: str):
+    def __init__(self, moto_app, emulators: dict, paths: dict, token: str):
         self.moto_app = moto_app
         self.emulators = emulators
+        self.paths = paths
         self.token = token
 
     def __call__(self, environ, start_response):
@@ -33,6 +34,9 @@ class Gateway:
             return [body]
         match = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
         emulator = self.emulators.get(match.group(1)) if match else None
+        if emulator is None:
+            path = environ.get("PATH_INFO", "")
+            emulator = next((app for prefix, app in self.paths.items() if path.startswith(prefix)), None)
         return (emulator or self.moto_app)(environ, start_response)
 
 
@@ -41,7 +45,8 @@ def build_app(token: str, state_dir: str, endpoint: str):
 
     from helpers.localcloud.emulators import load_emulators
 
-    return Gateway(DomainDispatcherApplication(create_backend_app), load_emulators(state_dir, endpoint), token)
+    by_scope, by_path = load_emulators(state_dir, endpoint)
+    return Gateway(DomainDispatcherApplication(create_backend_app), by_scope, by_path, token)
 
 
 def main(argv: list[str] | None = None) -> None:

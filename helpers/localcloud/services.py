@@ -106,7 +106,7 @@ class AwsService(ProcessService):
     def emulated_by(self) -> str:
         from importlib.metadata import version
 
-        return f"moto {version('moto')} + workbook emulators"
+        return f"moto {version('moto')} + workbook MWAA emulator"
 
     def command(self, port: int, token: str, state_dir: Path) -> list[str]:
         return [sys.executable, "-m", "helpers.localcloud.gateway", "--port", str(port), "--token", token,

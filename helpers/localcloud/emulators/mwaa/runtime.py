@@ -1,0 +1,184 @@
+"""Real Apache Airflow 3 for one local MWAA environment: API server, scheduler, DAG processor, triggerer.
+
+Each environment has its own AIRFLOW_HOME, SQLite metadata DB (a copy of a template migrated once, so an
+environment starts in seconds), ports on 127.0.0.1 and LocalExecutor sized for a 2-core machine. The log
+servers Airflow would start on all interfaces are skipped: all components share one AIRFLOW_HOME, so the
+API server reads task logs from disk (or from CloudWatch when task logs are enabled, as on MWAA).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from importlib.metadata import version
+from pathlib import Path
+
+from helpers import procs
+
+COMPONENTS = {
+    "api-server": ["api-server"],
+    "scheduler": ["scheduler", "--skip-serve-logs"],
+    "dag-processor": ["dag-processor"],
+    "triggerer": ["triggerer", "--skip-serve-logs"],
+}
+HEALTH_KEYS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
+ADMIN = "admin"
+
+
+def template_db(cache_dir: Path) -> Path:
+    """A migrated, empty metadata DB for the installed Airflow, made once and copied for every environment."""
+    target = cache_dir / f"airflow-{version('apache-airflow')}.db"
+    if target.exists():
+        return target
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with open(cache_dir / ".template.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if target.exists():
+            return target
+        home = cache_dir / "template-home"
+        shutil.rmtree(home, ignore_errors=True)
+        home.mkdir()
+        env = {"AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "PATH": "/usr/bin:/bin",
+               "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}"}
+        done = subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, capture_output=True, text=True,
+                              timeout=300)
+        if done.returncode != 0:
+            raise RuntimeError(f"airflow db migrate failed: {done.stdout[-500:]}{done.stderr[-500:]}")
+        (home / "airflow.db").replace(target)
+        shutil.rmtree(home, ignore_errors=True)
+    return target
+
+
+class AirflowRuntime:
+    def __init__(self, home: Path, dags: Path, cache_dir: Path, aws_env: dict[str, str]):
+        self.home, self.dags, self.cache_dir, self.aws_env = home, dags, cache_dir, aws_env
+        self.port = 0
+        self.password = ""
+        self.processes: dict[str, tuple[int, float]] = {}
+        self.env: dict[str, str] = {}
+        self._token: tuple[str, float] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{procs.LOOPBACK}:{self.port}"
+
+    def environment(self, options: dict[str, str], task_log_group_arn: str | None, log_level: str) -> dict[str, str]:
+        env = {"PATH": "/usr/bin:/bin", "HOME": str(self.home), "LANG": "C.UTF-8", "NO_COLOR": "1", **self.aws_env}
+        env.update({
+            "AIRFLOW_HOME": str(self.home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__PARALLELISM": "4",  # sized for 2 cores; MWAA sizes it by environment class
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",  # as on MWAA
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home / 'airflow.db'}",
+            "AIRFLOW__API__HOST": procs.LOOPBACK,
+            "AIRFLOW__API__PORT": str(self.port),
+            "AIRFLOW__API__BASE_URL": self.url,
+            "AIRFLOW__API__WORKERS": "1",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(16),
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN}:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.home / "passwords.json"),
+            # New DAG files in S3 show up within seconds, as the workshop expects, not minutes.
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "1",
+            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "10",
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "120",
+            "AIRFLOW__LOGGING__COLORED_CONSOLE_LOG": "False",
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": log_level,
+        })
+        if task_log_group_arn:
+            # MWAA's own mechanism: Airflow's CloudWatch task handler, here writing to the local cloud.
+            env.update({"AIRFLOW__LOGGING__REMOTE_LOGGING": "True",
+                        "AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER": f"cloudwatch://{task_log_group_arn}",
+                        "AIRFLOW__LOGGING__REMOTE_LOG_CONN_ID": "aws_default"})
+        for key, value in options.items():
+            section, option = key.split(".", 1)
+            env[f"AIRFLOW__{section.upper()}__{option.upper()}"] = value
+        return env
+
+    def start(self, options: dict[str, str], task_log_group_arn: str | None = None, log_level: str = "INFO") -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.dags.mkdir(parents=True, exist_ok=True)
+        db = self.home / "airflow.db"
+        if not db.exists():
+            shutil.copy(template_db(self.cache_dir), db)
+        self.password = secrets.token_urlsafe(16)
+        (self.home / "passwords.json").write_text(json.dumps({ADMIN: self.password}))
+        self.port = procs.free_port()
+        self._token = None
+        env = self.env = self.environment(options, task_log_group_arn, log_level)
+        for name, args in COMPONENTS.items():
+            proc = procs.spawn([sys.executable, "-m", "airflow", *args], self.home / "logs" / f"{name}.log", env=env,
+                               cwd=self.home)
+            self.processes[name] = (proc.pid, proc.create_time())
+
+    def exited(self) -> str | None:
+        """The first component that died, with the last line of its log; None while all run."""
+        for name, (pid, created) in self.processes.items():
+            if not procs.is_same_process(pid, created):
+                log = self.home / "logs" / f"{name}.log"
+                lines = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()] if log.exists() else []
+                errors = [ln for ln in lines if "Error" in ln or "error" in ln]
+                return f"Airflow {name} exited: {(errors or lines or ['no output'])[-1].strip()[:300]}"
+        return None
+
+    def healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/api/v2/monitor/health", timeout=2) as resp:
+                health = json.load(resp)
+        except (OSError, ValueError):
+            return False
+        return all(health.get(key, {}).get("status") == "healthy" for key in HEALTH_KEYS)
+
+    def wait_healthy(self, timeout: float) -> str | None:
+        """None once healthy; otherwise why not."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if (reason := self.exited()):
+                return reason
+            if self.healthy():
+                return None
+            time.sleep(0.5)
+        return f"Airflow did not become healthy within {timeout:.0f} s"
+
+    def stop(self) -> None:
+        procs.stop_all(list(self.processes.values()), timeout=10)
+        self.processes.clear()
+
+    def token(self) -> str:
+        """A JWT for the Airflow REST API (SimpleAuthManager), cached well inside its lifetime."""
+        if self._token and self._token[1] > time.monotonic():
+            return self._token[0]
+        request = urllib.request.Request(f"{self.url}/auth/token", method="POST",
+                                         data=json.dumps({"username": ADMIN, "password": self.password}).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            token = json.load(resp)["access_token"]
+        self._token = (token, time.monotonic() + 3600)
+        return token
+
+    def call(self, method: str, path: str, query: dict | None = None, body=None) -> tuple[int, object]:
+        """One Airflow REST API call; returns (HTTP status, parsed JSON or text)."""
+        from urllib.parse import urlencode
+
+        url = f"{self.url}{path}" + (f"?{urlencode(query, doseq=True)}" if query else "")
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(url, method=method, data=data, headers={
+            "Authorization": f"Bearer {self.token()}", "Accept": "application/json", "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=60) as resp:
+                status, raw = resp.status, resp.read()
+        except urllib.error.HTTPError as err:
+            status, raw = err.code, err.read()
+        try:
+            return status, json.loads(raw) if raw else {}
+        except ValueError:
+            return status, {"content": raw.decode(errors="replace")}

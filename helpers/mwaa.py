@@ -1,0 +1,237 @@
+"""Amazon MWAA environments from the workbook. The same boto3 `mwaa` calls work on the local cloud and on AWS.
+
+- `workshop_environment()`: the environment every scenario notebook uses, created once when missing.
+- `wait_for_status()`: poll an environment's status with a progress bar and a timeout.
+- `AirflowApi`: the environment's Airflow REST API through `invoke_rest_api` (list DAGs, trigger, wait,
+  task instances, logs, XComs), so no network path to the web server is needed.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import botocore.exceptions
+import pandas as pd
+
+from helpers import cloud, iam, network, s3
+from helpers.errors import WorkbookError
+from helpers.tags import resource_name, tags
+
+WORKSHOP = "workshop"  # the notebook tag of the shared environment's resources
+WORKSHOP_ENVIRONMENT = "mwaa-workbook"
+FAILED = {"CREATE_FAILED", "UPDATE_FAILED", "UNAVAILABLE"}
+TASK_LOGS_INFO = {"TaskLogs": {"Enabled": True, "LogLevel": "INFO"}}
+
+
+def client():
+    return cloud.client("mwaa")
+
+
+def _code(exc: botocore.exceptions.ClientError) -> str:
+    return exc.response["Error"]["Code"]
+
+
+def status(name: str) -> str | None:
+    """The environment's status, or None if there is no such environment."""
+    try:
+        return client().get_environment(Name=name)["Environment"]["Status"]
+    except botocore.exceptions.ClientError as exc:
+        if _code(exc) == "ResourceNotFoundException":
+            return None
+        raise
+
+
+def describe(name: str) -> dict:
+    try:
+        return client().get_environment(Name=name)["Environment"]
+    except botocore.exceptions.ClientError as exc:
+        if _code(exc) == "ResourceNotFoundException":
+            raise WorkbookError(f"There is no MWAA environment {name!r}: create it first (notebook 01).") from None
+        raise
+
+
+def wait_for_status(name: str, wanted: str | tuple[str, ...], timeout: float = 900, poll: float = 1.0) -> list[tuple[float, str]]:
+    """Wait until the environment's status is one of `wanted` ("DELETED" means gone).
+
+    Returns the statuses seen, with seconds since the wait began. A failure status raises with its reason.
+    """
+    from helpers.progress import progress
+
+    wanted = (wanted,) if isinstance(wanted, str) else wanted
+    seen: list[tuple[float, str]] = []
+    started = time.monotonic()
+    with progress(f"{name}: waiting for {'/'.join(wanted)}", total=int(timeout), unit="s") as bar:
+        while True:
+            current = status(name) or "DELETED"
+            elapsed = time.monotonic() - started
+            if not seen or seen[-1][1] != current:
+                seen.append((round(elapsed, 1), current))
+            if current in wanted:
+                return seen
+            if current in FAILED:
+                error = describe(name).get("LastUpdate", {}).get("Error", {})
+                raise WorkbookError(f"Environment {name} is {current}: {error.get('ErrorMessage', 'no reason given')}")
+            if elapsed > timeout:
+                raise WorkbookError(f"Environment {name} still {current} after {timeout:.0f} s; check it with GetEnvironment.")
+            bar.update(int(elapsed) - bar.n)
+            time.sleep(poll)
+
+
+@dataclass(frozen=True)
+class Prerequisites:
+    """What CreateEnvironment needs to exist first."""
+
+    bucket: str
+    bucket_arn: str
+    role_arn: str
+    network: network.Network
+
+
+def create_prerequisites(notebook: str, environment: str) -> Prerequisites:
+    """The MWAA prerequisites: a versioned source bucket with dags/, an execution role, a private network."""
+    bucket = resource_name(notebook, "env")
+    bucket_arn = s3.create_environment_bucket(bucket, notebook)
+    role = iam.create_role(f"{environment}-execution", notebook, iam.MWAA_TRUST, iam.execution_policy(bucket, environment),
+                           "MWAA execution role created by the workbook")
+    return Prerequisites(bucket, bucket_arn, role, network.create_private_network(notebook))
+
+
+def environment_request(name: str, prereq: Prerequisites, notebook: str, **overrides) -> dict:
+    """CreateEnvironment's arguments for a small environment; override any member."""
+    request = {
+        "Name": name, "ExecutionRoleArn": prereq.role_arn, "SourceBucketArn": prereq.bucket_arn, "DagS3Path": "dags",
+        "NetworkConfiguration": {"SubnetIds": prereq.network.subnet_ids, "SecurityGroupIds": prereq.network.security_group_ids},
+        "EnvironmentClass": "mw1.small", "MaxWorkers": 2, "WebserverAccessMode": "PUBLIC_ONLY",
+        "LoggingConfiguration": TASK_LOGS_INFO, "Tags": tags(notebook),
+    }
+    request.update(overrides)
+    return request
+
+
+def create_environment(request: dict) -> str:
+    """CreateEnvironment, with the workbook's billable-resource guard. Returns the ARN."""
+    cloud.require_billable_opt_in("an MWAA environment")
+    try:
+        return client().create_environment(**request)["Arn"]
+    except botocore.exceptions.ClientError as exc:
+        if _code(exc) == "ValidationException":
+            raise WorkbookError(f"CreateEnvironment rejected: {exc.response['Error']['Message']}") from None
+        raise
+
+
+def delete_environment(name: str, timeout: float = 900) -> bool:
+    """Delete an environment and wait until it is gone. False if there was none."""
+    if status(name) is None:
+        return False
+    if status(name) != "DELETING":
+        client().delete_environment(Name=name)
+    wait_for_status(name, "DELETED", timeout)
+    return True
+
+
+def workshop_environment(timeout: float = 900) -> str:
+    """The workshop's shared environment: the configured one on AWS, else ours, created when missing."""
+    configured = cloud.settings().mwaa_environment
+    name = configured or WORKSHOP_ENVIRONMENT
+    current = status(name)
+    if current is None and configured:
+        raise WorkbookError(f"The configured MWAA environment {configured!r} does not exist in {cloud.settings().region}.")
+    if current is None:
+        prereq = create_prerequisites(WORKSHOP, name)
+        create_environment(environment_request(name, prereq, WORKSHOP))
+    wait_for_status(name, "AVAILABLE", timeout)
+    return name
+
+
+def source_bucket(name: str) -> tuple[str, str]:
+    """(bucket, DAG prefix) of an environment, e.g. ("my-bucket", "dags/")."""
+    env = describe(name)
+    return env["SourceBucketArn"].split(":::", 1)[1], env["DagS3Path"].strip("/") + "/"
+
+
+class AirflowApi:
+    """An environment's Airflow REST API (v2 on Airflow 3) through MWAA's InvokeRestApi."""
+
+    def __init__(self, environment: str):
+        self.environment = environment
+
+    def call(self, method: str, path: str, query: dict | None = None, body: dict | None = None) -> dict:
+        args = {"Name": self.environment, "Path": path, "Method": method}
+        if query:
+            args["QueryParameters"] = query
+        if body is not None:
+            args["Body"] = body
+        try:
+            return client().invoke_rest_api(**args)["RestApiResponse"]
+        except botocore.exceptions.ClientError as exc:
+            if _code(exc) in ("RestApiClientException", "RestApiServerException"):
+                detail = exc.response.get("RestApiResponse", {}).get("detail", exc.response["Error"]["Message"])
+                raise WorkbookError(f"Airflow API {method} {path} answered {exc.response.get('RestApiStatusCode')}: {detail}") from None
+            raise WorkbookError(f"InvokeRestApi on {self.environment}: {exc.response['Error']['Message']}") from None
+
+    def dags(self) -> pd.DataFrame:
+        dags = self.call("GET", "/dags", {"limit": 100})["dags"]
+        frame = pd.DataFrame(dags, columns=["dag_id", "is_paused", "is_stale", "tags", "relative_fileloc"])
+        frame["tags"] = frame["tags"].map(lambda ts: ",".join(sorted(t["name"] for t in ts or [])))
+        return frame.sort_values("dag_id").reset_index(drop=True)
+
+    def wait_for_dag(self, dag_id: str, timeout: float = 60, present: bool = True) -> float:
+        """Wait until a DAG is listed (or, with present=False, gone or stale). Returns seconds waited."""
+        from helpers.procs import wait_until
+
+        def listed() -> bool:
+            dags = self.dags()
+            live = dags[(dags.dag_id == dag_id) & (~dags.is_stale)]
+            return live.empty != present
+
+        return wait_until(listed, timeout, f"DAG {dag_id} {'listed' if present else 'removed'}", interval=0.5)
+
+    def trigger(self, dag_id: str, conf: dict | None = None) -> str:
+        """Unpause (MWAA pauses new DAGs) and trigger a run; returns its run id."""
+        self.call("PATCH", f"/dags/{dag_id}", body={"is_paused": False})
+        return self.call("POST", f"/dags/{dag_id}/dagRuns", body={"logical_date": None, "conf": conf or {}})["dag_run_id"]
+
+    def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 300) -> str:
+        from helpers.procs import wait_until
+
+        state = {}
+
+        def finished() -> bool:
+            state.update(self.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}"))
+            return state["state"] in ("success", "failed")
+
+        wait_until(finished, timeout, f"DAG run {dag_id}", interval=1.0)
+        return state["state"]
+
+    def run(self, dag_id: str, conf: dict | None = None, timeout: float = 300) -> tuple[str, str]:
+        """Trigger and wait: (run id, final state)."""
+        run_id = self.trigger(dag_id, conf)
+        return run_id, self.wait_for_run(dag_id, run_id, timeout)
+
+    def task_instances(self, dag_id: str, run_id: str) -> pd.DataFrame:
+        tis = self.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
+        frame = pd.DataFrame(tis).rename(columns={"task_id": "task", "start_date": "start", "end_date": "end",
+                                                  "duration": "seconds", "try_number": "try"})
+        for col in ("start", "end"):
+            frame[col] = pd.to_datetime(frame[col], utc=True, format="ISO8601")
+        return frame[["task", "state", "start", "end", "seconds", "try", "operator"]].sort_values("start").reset_index(drop=True)
+
+    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> list[str]:
+        """The task's log as event lines (what the task and its operator logged)."""
+        content = self.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
+                            {"full_content": True})["content"]
+        return [entry["event"] for entry in content if isinstance(entry, dict) and entry.get("event")]
+
+    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value"):
+        entry = self.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}",
+                          {"deserialize": True})
+        return entry["value"]
+
+    def dag_runs(self) -> pd.DataFrame:
+        """Every DAG run of the environment (for a cluster-activity summary)."""
+        runs = self.call("GET", "/dags/~/dagRuns", {"limit": 100})["dag_runs"]
+        return pd.DataFrame(runs, columns=["dag_id", "dag_run_id", "state", "run_type", "start_date", "end_date"])
+
+    def delete_dag(self, dag_id: str) -> None:
+        self.call("DELETE", f"/dags/{dag_id}")
