@@ -7,13 +7,14 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.8
 STAMP := $(VENV)/.workbook-installed
 
-.PHONY: help install run test lab lock accept clean
+.PHONY: help install run test lab lock accept bench clean
 
 help:
 	@echo "make run    run every notebook headless (NB=00_getting_started for one, TARGET=aws for AWS)"
 	@echo "make test   run the tests (helpers, DAG integrity, notebooks under nbval)"
 	@echo "make lab    open the workbook in JupyterLab with its kernel"
 	@echo "make accept NB=...  copy executed outputs from build/notebooks back into notebooks/"
+	@echo "make bench  measure the local cloud and local MWAA (build/benchmark.json)"
 	@echo "make lock   re-resolve requirements/workbook.lock against the MWAA 3.3.1 constraints"
 	@echo "make clean  stop the local cloud and remove .workbook/ and build/"
 
@@ -41,6 +42,9 @@ lab: install
 
 accept: install
 	$(BIN)/python -m helpers.notebooks accept $(NB)
+
+bench: install
+	$(BIN)/python -m helpers.benchmark
 
 lock: install
 	$(BIN)/python -m helpers.lock

@@ -89,6 +89,15 @@ def require_billable_opt_in(what: str) -> None:
                             "(or WORKBOOK_ALLOW_BILLABLE=1), or set mwaa_environment to use an existing environment.")
 
 
+def shutdown() -> None:
+    """Stop what the workbook runs on this machine: the local cloud on `local`; nothing to stop on `aws`."""
+    if settings().is_local:
+        stopped = localcloud.down()
+        print(f"Local cloud stopped: {', '.join(stopped) or 'nothing was running'}")
+    else:
+        print("target=aws: nothing runs on this machine to stop")
+
+
 def describe() -> str:
     """One line saying where the workbook's AWS calls go."""
     cfg = settings()

@@ -97,6 +97,28 @@ def create_prerequisites(notebook: str, environment: str) -> Prerequisites:
     return Prerequisites(bucket, bucket_arn, role, network.create_private_network(notebook))
 
 
+def workshop_prerequisites() -> Prerequisites:
+    """The workshop environment's prerequisites: an existing configured environment's, or ours (created if missing)."""
+    configured = cloud.settings().mwaa_environment
+    if not configured:
+        return create_prerequisites(WORKSHOP, WORKSHOP_ENVIRONMENT)
+    env = describe(configured)
+    net = env["NetworkConfiguration"]
+    vpc = cloud.client("ec2").describe_subnets(SubnetIds=net["SubnetIds"][:1])["Subnets"][0]["VpcId"]
+    return Prerequisites(env["SourceBucketArn"].split(":::", 1)[1], env["SourceBucketArn"], env["ExecutionRoleArn"],
+                         network.Network(vpc, net["SubnetIds"], net["SecurityGroupIds"]))
+
+
+def workbook_environments() -> list[str]:
+    """Environments carrying the workbook's tag (others in the account are not the workbook's business)."""
+    from helpers.tags import WORKBOOK_TAG, WORKBOOK_VALUE
+
+    region, account = cloud.settings().region, cloud.account_id()
+    return [name for name in client().list_environments()["Environments"]
+            if client().list_tags_for_resource(ResourceArn=f"arn:aws:airflow:{region}:{account}:environment/{name}")
+            ["Tags"].get(WORKBOOK_TAG) == WORKBOOK_VALUE]
+
+
 def environment_request(name: str, prereq: Prerequisites, notebook: str, **overrides) -> dict:
     """CreateEnvironment's arguments for a small environment; override any member."""
     request = {
@@ -138,8 +160,7 @@ def workshop_environment(timeout: float = 900) -> str:
     if current is None and configured:
         raise WorkbookError(f"The configured MWAA environment {configured!r} does not exist in {cloud.settings().region}.")
     if current is None:
-        prereq = create_prerequisites(WORKSHOP, name)
-        create_environment(environment_request(name, prereq, WORKSHOP))
+        create_environment(environment_request(name, workshop_prerequisites(), WORKSHOP))
     wait_for_status(name, "AVAILABLE", timeout)
     return name
 
@@ -218,15 +239,38 @@ class AirflowApi:
         return frame[["task", "state", "start", "end", "seconds", "try", "operator"]].sort_values("start").reset_index(drop=True)
 
     def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> list[str]:
-        """The task's log as event lines (what the task and its operator logged)."""
+        """The task's log as lines: what the task and its operator logged, and any exception (type: message)."""
         content = self.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
                             {"full_content": True})["content"]
-        return [entry["event"] for entry in content if isinstance(entry, dict) and entry.get("event")]
+        lines = []
+        for entry in content:
+            if isinstance(entry, dict) and entry.get("event"):
+                lines.append(entry["event"])
+                lines += [f"{err['exc_type']}: {err['exc_value']}" for err in entry.get("error_detail") or []]
+        return lines
 
     def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value"):
         entry = self.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}",
                           {"deserialize": True})
         return entry["value"]
+
+    def task_log_streams(self, dag_id: str, run_id: str, expected: int, timeout: float = 60) -> list[str]:
+        """The run's task log streams in the environment's CloudWatch group, once `expected` have arrived.
+
+        Airflow uploads a task's log when the task process exits, which can be after the run is marked done.
+        """
+        from helpers.procs import wait_until
+
+        group, marker = f"airflow-{self.environment}-Task", f"dag_id={dag_id}/run_id={run_id.replace(':', '_')}/"
+        found: list[str] = []
+
+        def arrived() -> bool:
+            pages = cloud.client("logs").get_paginator("describe_log_streams").paginate(logGroupName=group)
+            found[:] = sorted(s["logStreamName"] for page in pages for s in page["logStreams"] if s["logStreamName"].startswith(marker))
+            return len(found) >= expected
+
+        wait_until(arrived, timeout, f"{expected} task log streams in {group}", interval=1.0)
+        return found
 
     def dag_runs(self) -> pd.DataFrame:
         """Every DAG run of the environment (for a cluster-activity summary)."""

@@ -117,8 +117,9 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: f
             bar.close()
 
 
-def tree_rss_mb(pid: int | None = None) -> float:
-    """Resident memory of a process and all its children, in MB."""
+def tree_memory_mb(pid: int | None = None) -> float:
+    """Memory of a process and all its children, in MB: PSS (shared pages counted once, in share) where readable,
+    else RSS. Airflow forks its workers, so summing RSS would count shared pages many times."""
     try:
         proc = psutil.Process(pid or os.getpid())
         family = [proc, *proc.children(recursive=True)]
@@ -127,7 +128,9 @@ def tree_rss_mb(pid: int | None = None) -> float:
     total = 0
     for p in family:
         try:
+            total += p.memory_full_info().pss
+        except psutil.AccessDenied:
             total += p.memory_info().rss
-        except psutil.NoSuchProcess:
+        except (psutil.NoSuchProcess, AttributeError):
             pass
     return total / 1e6

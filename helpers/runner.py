@@ -15,14 +15,22 @@ import os
 import sys
 import threading
 import time
+from pathlib import Path
 
 from helpers.notebooks import EXECUTED_DIR, KERNEL_NAME, workbook_notebooks
 from helpers.paths import BUILD_DIR, NOTEBOOKS_DIR
-from helpers.procs import tree_rss_mb
+from helpers.procs import tree_memory_mb
+
+
+def workbook_memory_mb() -> float:
+    """This process's tree (kernel, Airflow test runs) plus the local cloud's (gateway, MWAA environments)."""
+    from helpers import localcloud
+
+    return tree_memory_mb() + sum(tree_memory_mb(rec.pid) for rec in localcloud.running().values())
 
 
 class PeakMemory:
-    """Samples the resident memory of this process and its children (kernel, local cloud, Airflow)."""
+    """Samples the resident memory of everything the workbook runs."""
 
     def __init__(self, interval: float = 0.5):
         self.peak = 0.0
@@ -31,7 +39,7 @@ class PeakMemory:
 
     def _run(self, interval: float) -> None:
         while not self._stop.wait(interval):
-            self.peak = max(self.peak, tree_rss_mb())
+            self.peak = max(self.peak, workbook_memory_mb())
 
     def __enter__(self):
         self._thread.start()
@@ -51,11 +59,11 @@ def stderr_outputs(nb) -> list[str]:
     return found
 
 
-def run_notebook(name: str, timeout: int) -> dict:
+def run_notebook(name: str, timeout: int, output: Path | None = None) -> dict:
     import nbformat
     import papermill
 
-    output = EXECUTED_DIR / f"{name}.ipynb"
+    output = output or EXECUTED_DIR / f"{name}.ipynb"
     started = time.monotonic()
     row = {"notebook": name, "status": "ok", "seconds": 0.0}
     with PeakMemory() as memory:
@@ -65,7 +73,7 @@ def run_notebook(name: str, timeout: int) -> dict:
         except Exception as exc:  # papermill raises PapermillExecutionError with the cell's error
             row.update(status="failed", error=str(exc).strip().splitlines()[-1][:300] if str(exc).strip() else repr(exc))
     row["seconds"] = round(time.monotonic() - started, 1)
-    row["peak_rss_mb"] = round(memory.peak)
+    row["peak_memory_mb"] = round(memory.peak)
     if row["status"] == "ok" and (noise := stderr_outputs(nbformat.read(output, as_version=4))):
         row.update(status="failed", error=f"stderr output ({len(noise)}): {noise[0]}")
     return row
@@ -106,9 +114,9 @@ def main(argv: list[str] | None = None) -> int:
             localcloud.down()
     (BUILD_DIR / "summary.json").write_text(json.dumps(rows, indent=2) + "\n")
     width = max(len(r["notebook"]) for r in rows)
-    print(f"\n{'notebook':<{width}}  status   seconds  peak MB")
+    print(f"\n{'notebook':<{width}}  status   seconds  peak PSS MB")
     for r in rows:
-        print(f"{r['notebook']:<{width}}  {r['status']:<7} {r['seconds']:>8.1f} {r['peak_rss_mb']:>8}")
+        print(f"{r['notebook']:<{width}}  {r['status']:<7} {r['seconds']:>8.1f} {r['peak_memory_mb']:>8}")
         if r.get("error"):
             print(f"{'':<{width}}  -> {r['error']}  (see build/notebooks/{r['notebook']}.ipynb)")
     print(f"total {sum(r['seconds'] for r in rows):.1f} s; summary in build/summary.json")

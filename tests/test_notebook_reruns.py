@@ -1,0 +1,23 @@
+"""Re-running a notebook works: 00 and 01 twice in a row in one local cloud, then 99 leaves nothing behind."""
+
+from __future__ import annotations
+
+import pytest
+
+from helpers import localcloud
+from helpers.runner import run_notebook
+
+SEQUENCE = ["00_getting_started", "00_getting_started", "01_create_environment", "01_create_environment", "99_clean_up"]
+
+
+@pytest.mark.timeout(1200)
+def test_notebooks_run_twice_in_a_row_then_clean_up(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBOOK_STATE_DIR", str(tmp_path / "state"))  # the kernels inherit it
+    monkeypatch.setenv("WORKBOOK_HEADLESS", "1")
+    try:
+        for step, name in enumerate(SEQUENCE):
+            row = run_notebook(name, timeout=600, output=tmp_path / f"{step}-{name}.ipynb")
+            assert row["status"] == "ok", f"run {step} of {name}: {row.get('error')}"
+        assert localcloud.running() == {}  # 99 stopped the local cloud
+    finally:
+        localcloud.down()
