@@ -6,12 +6,13 @@ import botocore.exceptions
 import pandas as pd
 import psutil
 
-from helpers import cloud, iam, mwaa, s3
+from helpers import cloud, iam, lambdas, mwaa, s3, stacks
 from helpers.paths import state_dir
 from helpers.tags import tagged_resources
 
 # Dependents first: environments before their buckets and roles, endpoints before subnets, subnets before VPCs.
-ORDER = ["airflow", "events", "lambda", "vpc-endpoint", "security-group", "subnet", "vpc", "sqs", "sns", "s3", "logs", "iam"]
+ORDER = ["airflow", "events", "lambda", "vpc-endpoint", "cloudformation", "security-group", "subnet", "vpc", "sqs", "sns", "s3",
+         "logs", "iam"]
 
 
 def _kind(arn: str) -> str:
@@ -54,14 +55,29 @@ def delete_arn(arn: str) -> None:
             events.remove_targets(Rule=name, Ids=[t["Id"] for t in targets])
         events.delete_rule(Name=name)
     elif kind == "lambda":
-        cloud.client("lambda").delete_function(FunctionName=name)
+        lambdas.delete(name)
+    elif kind == "cloudformation":
+        stacks.delete(arn.split(":stack/", 1)[1].split("/", 1)[0])
     else:
         raise ValueError(f"the workbook does not know how to delete {arn}")
+
+
+def _stack_owned(arns: list[str]) -> set[str]:
+    """ARNs of resources a tagged stack created: the stack's deletion removes them (they carry its tags)."""
+    cfn = cloud.client("cloudformation")
+    physical = set()
+    for arn in arns:
+        if _kind(arn) == "cloudformation":
+            for res in cfn.describe_stack_resources(StackName=arn)["StackResources"]:
+                physical.add(res.get("PhysicalResourceId"))
+    return {arn for arn in arns if arn.rsplit("/", 1)[-1] in physical or arn.split(":::", 1)[-1] in physical}
 
 
 def delete_tagged(notebook: str | None = None) -> pd.DataFrame:
     """Delete every resource tagged for `notebook` (all of the workbook's if None). Returns what was deleted."""
     found = tagged_resources(notebook).arn.tolist()
+    owned = _stack_owned(found)
+    found = [arn for arn in found if arn not in owned]
     found.sort(key=lambda arn: ORDER.index(_kind(arn)) if _kind(arn) in ORDER else len(ORDER))
     rows = []
     for arn in found:

@@ -30,7 +30,8 @@ def tagged_resources(notebook: str | None = None) -> pd.DataFrame:
     """Every resource carrying the workbook's tag (optionally one notebook's), as ARNs.
 
     The tagging API covers most services. IAM is not among them (on AWS either), and the local cloud's
-    tagging API misses VPC endpoints, EventBridge rules and MWAA environments, so those are listed directly.
+    tagging API misses VPC endpoints, EventBridge rules, CloudFormation stacks and MWAA environments, so those
+    are listed directly.
     """
     filters = [{"Key": WORKBOOK_TAG, "Values": [WORKBOOK_VALUE]}]
     if notebook:
@@ -50,7 +51,11 @@ def tagged_resources(notebook: str | None = None) -> pd.DataFrame:
     region, account = cloud.settings().region, cloud.account_id()
     ec2_filters = [{"Name": f"tag:{f['Key']}", "Values": f["Values"]} for f in filters]
     for endpoint in cloud.client("ec2").describe_vpc_endpoints(Filters=ec2_filters)["VpcEndpoints"]:
-        arns.add(f"arn:aws:ec2:{region}:{account}:vpc-endpoint/{endpoint['VpcEndpointId']}")
+        if endpoint.get("State", "available").lower() not in ("deleted", "deleting"):  # deleted ones stay listed a while
+            arns.add(f"arn:aws:ec2:{region}:{account}:vpc-endpoint/{endpoint['VpcEndpointId']}")
+    for stack in cloud.client("cloudformation").describe_stacks()["Stacks"]:
+        if stack["StackStatus"] != "DELETE_COMPLETE" and ours({t["Key"]: t["Value"] for t in stack.get("Tags", [])}):
+            arns.add(stack["StackId"])
     events = cloud.client("events")
     for rule in events.list_rules()["Rules"]:
         if ours({t["Key"]: t["Value"] for t in events.list_tags_for_resource(ResourceARN=rule["Arn"])["Tags"]}):

@@ -1,4 +1,4 @@
-"""Re-running a notebook works: 00 and 01 twice in a row in one local cloud, then 99 leaves nothing behind."""
+"""Re-running a notebook works: each twice in a row in one local cloud, then 99 leaves nothing behind."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import pytest
 from helpers import localcloud
 from helpers.runner import run_notebook
 
-SEQUENCE = ["00_getting_started", "00_getting_started", "01_create_environment", "01_create_environment", "99_clean_up"]
+SEQUENCE = ["00_getting_started", "00_getting_started", "01_create_environment", "01_create_environment", "02_shared_vpc",
+            "02_shared_vpc", "99_clean_up"]
 
 
 @pytest.mark.timeout(1200)

@@ -4,13 +4,23 @@
 SigV4 credential scope) -> WSGI app, and unsigned path prefix -> WSGI app (e.g. MWAA's CLI endpoint).
 
 - `mwaa`: the MWAA control plane over real Airflow 3 processes (signing name `airflow`).
+- `lambda_runner`: runs Lambda functions as local processes for events delivered to SQS queues.
+- `moto_fixes`: corrections to moto behaviour the scenarios rely on.
 """
 
 from __future__ import annotations
 
 
 def load_emulators(state_dir: str, endpoint: str) -> tuple[dict, dict]:
+    from pathlib import Path
+
+    from helpers.localcloud.emulators import moto_fixes
+    from helpers.localcloud.emulators.lambda_runner import LambdaRunner
     from helpers.localcloud.emulators.mwaa import MwaaEmulator
 
+    moto_fixes.apply()
     mwaa = MwaaEmulator(state_dir, endpoint)
-    return {"airflow": mwaa}, {"/aws_mwaa/": mwaa, "/_workbook/mwaa/": mwaa}
+    work = Path(state_dir) / "lambda"
+    work.mkdir(parents=True, exist_ok=True)
+    runner = LambdaRunner(endpoint, work)
+    return {"airflow": mwaa}, {"/aws_mwaa/": mwaa, "/_workbook/mwaa/": mwaa, "/_workbook/lambda/": runner}
