@@ -12,7 +12,7 @@ from helpers.tags import tagged_resources
 
 # Dependents first: environments before their buckets and roles, endpoints before subnets, subnets before VPCs.
 ORDER = ["airflow", "events", "lambda", "vpc-endpoint", "cloudformation", "security-group", "subnet", "vpc", "sqs", "sns", "s3",
-         "logs", "iam"]
+         "secretsmanager", "logs", "iam"]
 
 
 def _kind(arn: str) -> str:
@@ -54,6 +54,9 @@ def delete_arn(arn: str) -> None:
         if targets:
             events.remove_targets(Rule=name, Ids=[t["Id"] for t in targets])
         events.delete_rule(Name=name)
+    elif kind == "secretsmanager":
+        # No recovery window: a re-run of the notebook creates the same secret name again.
+        cloud.client("secretsmanager").delete_secret(SecretId=arn, ForceDeleteWithoutRecovery=True)
     elif kind == "lambda":
         lambdas.delete(name)
     elif kind == "cloudformation":
@@ -89,9 +92,9 @@ def delete_tagged(notebook: str | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["arn", "deleted", "error"])
 
 
-def airflow_processes() -> list[psutil.Process]:
+def airflow_processes(environment: str | None = None) -> list[psutil.Process]:
     """Airflow processes of local MWAA environments (their working folder is under the workbook's state)."""
-    root = str(state_dir())
+    root = str(state_dir() / "localcloud" / "mwaa" / environment) if environment else str(state_dir())
     found = []
     for proc in psutil.process_iter(["cmdline", "cwd"]):
         try:

@@ -223,6 +223,12 @@ class AirflowApi:
             return state["state"] in ("success", "failed")
 
         wait_until(finished, timeout, f"DAG run {dag_id}", interval=1.0)
+        if describe(self.environment)["LoggingConfiguration"].get("TaskLogs", {}).get("Enabled"):
+            # Airflow uploads a task's log when the task process exits, possibly after the run is marked done:
+            # wait, so that a finished run's logs can be read straight away.
+            tis = self.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
+            ran = sum(1 for ti in tis if ti["state"] in ("success", "failed"))
+            self.task_log_streams(dag_id, run_id, expected=ran, timeout=120)
         return state["state"]
 
     def run(self, dag_id: str, conf: dict | None = None, timeout: float = 300) -> tuple[str, str]:

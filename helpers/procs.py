@@ -117,16 +117,18 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: f
             bar.close()
 
 
-def tree_memory_mb(pid: int | None = None) -> float:
-    """Memory of a process and all its children, in MB: PSS (shared pages counted once, in share) where readable,
-    else RSS. Airflow forks its workers, so summing RSS would count shared pages many times."""
-    try:
-        proc = psutil.Process(pid or os.getpid())
-        family = [proc, *proc.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0.0
+def tree_memory_mb(*pids: int) -> float:
+    """Memory of processes and all their children (each process once), in MB: PSS (shared pages counted once,
+    in share) where readable, else RSS. Airflow forks its workers, so summing RSS would count shared pages often."""
+    family: dict[int, psutil.Process] = {}
+    for pid in pids or (os.getpid(),):
+        try:
+            proc = psutil.Process(pid)
+            family.update({p.pid: p for p in (proc, *proc.children(recursive=True))})
+        except psutil.NoSuchProcess:
+            pass
     total = 0
-    for p in family:
+    for p in family.values():
         try:
             total += p.memory_full_info().pss
         except psutil.AccessDenied:

@@ -26,7 +26,7 @@ def workbook_memory_mb() -> float:
     """This process's tree (kernel, Airflow test runs) plus the local cloud's (gateway, MWAA environments)."""
     from helpers import localcloud
 
-    return tree_memory_mb() + sum(tree_memory_mb(rec.pid) for rec in localcloud.running().values())
+    return tree_memory_mb(os.getpid(), *(rec.pid for rec in localcloud.running().values()))
 
 
 class PeakMemory:

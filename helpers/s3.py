@@ -36,6 +36,24 @@ def upload_dag(bucket: str, dag_file: str, prefix: str = "dags/") -> str:
     return key
 
 
+def upload_file(path: Path | str, bucket: str, key: str) -> str:
+    """Upload any file of the repo (sample data, a script) to a key; returns the key."""
+    cloud.client("s3").upload_file(str(path), bucket, key)
+    return key
+
+
+def delete_prefix(bucket: str, prefix: str) -> int:
+    """Delete every object version under a prefix; returns how many were deleted."""
+    s3 = cloud.client("s3")
+    deleted = 0
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=prefix):
+        doomed = [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
+        if doomed:
+            s3.delete_objects(Bucket=bucket, Delete={"Objects": doomed, "Quiet": True})
+            deleted += len(doomed)
+    return deleted
+
+
 def list_keys(bucket: str, prefix: str = "") -> list[str]:
     keys = []
     for page in cloud.client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
@@ -45,14 +63,9 @@ def list_keys(bucket: str, prefix: str = "") -> list[str]:
 
 def delete_bucket(name: str) -> bool:
     """Delete a versioned bucket with every object version and delete marker. False if it did not exist."""
-    s3 = cloud.client("s3")
     try:
-        for page in s3.get_paginator("list_object_versions").paginate(Bucket=name):
-            doomed = [{"Key": v["Key"], "VersionId": v["VersionId"]}
-                      for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
-            if doomed:
-                s3.delete_objects(Bucket=name, Delete={"Objects": doomed, "Quiet": True})
-        s3.delete_bucket(Bucket=name)
+        delete_prefix(name, "")
+        cloud.client("s3").delete_bucket(Bucket=name)
         return True
     except botocore.exceptions.ClientError as exc:
         if exc.response["Error"]["Code"] == "NoSuchBucket":

@@ -146,6 +146,15 @@ def exports() -> dict[str, str]:
     return env
 
 
+def api_calls(reset: bool = False) -> dict[str, int]:
+    """Calls the local cloud served since the last reset, as {"service:Action": count} (JSON-protocol services)."""
+    import urllib.request
+
+    request = urllib.request.Request(f"{endpoint()}/_workbook/calls", method="DELETE" if reset else "GET")
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        return json.load(resp)
+
+
 def ensure_up() -> None:
     """Start the local cloud if needed and say, in one line per service, what is emulated."""
     records = up()

@@ -3,7 +3,9 @@
 Requests are routed by the SigV4 signing name in the Authorization header: services moto lacks
 (see `helpers.localcloud.emulators`) go to the workbook's emulator for them, the rest to moto.
 `/_workbook/health` answers with the token this server was started with, so the workbook can
-tell its own server from another program that happens to hold the port.
+tell its own server from another program that happens to hold the port. `/_workbook/calls` counts the
+API calls served per service and action (JSON-protocol services name the action in X-Amz-Target), so a
+notebook can measure, for example, how many GetSecretValue calls a DAG parse costs; DELETE resets it.
 
 Run by `helpers.localcloud` as `python -m helpers.localcloud.gateway --port N --token T`.
 """
@@ -16,6 +18,8 @@ import os
 import re
 import signal
 import sys
+import threading
+from collections import Counter
 
 _SCOPE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request")
 
@@ -26,16 +30,30 @@ class Gateway:
         self.emulators = emulators
         self.paths = paths
         self.token = token
+        self.calls: Counter = Counter()
+        self.lock = threading.Lock()
+
+    def _json(self, start_response, payload) -> list[bytes]:
+        body = json.dumps(payload).encode()
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        return [body]
 
     def __call__(self, environ, start_response):
-        if environ.get("PATH_INFO") == "/_workbook/health":
-            body = json.dumps({"token": self.token, "emulators": sorted(self.emulators)}).encode()
-            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
-            return [body]
+        path = environ.get("PATH_INFO", "")
+        if path == "/_workbook/health":
+            return self._json(start_response, {"token": self.token, "emulators": sorted(self.emulators)})
+        if path == "/_workbook/calls":
+            with self.lock:
+                counts = {f"{service}:{action}": n for (service, action), n in sorted(self.calls.items())}
+                if environ.get("REQUEST_METHOD") == "DELETE":
+                    self.calls.clear()
+            return self._json(start_response, counts)
         match = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
+        if match and (target := environ.get("HTTP_X_AMZ_TARGET")):
+            with self.lock:
+                self.calls[(match.group(1), target.rsplit(".", 1)[-1])] += 1
         emulator = self.emulators.get(match.group(1)) if match else None
         if emulator is None:
-            path = environ.get("PATH_INFO", "")
             emulator = next((app for prefix, app in self.paths.items() if path.startswith(prefix)), None)
         return (emulator or self.moto_app)(environ, start_response)
 

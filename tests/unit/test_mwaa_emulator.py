@@ -129,8 +129,15 @@ def test_botocore_rejects_a_single_subnet_before_sending(stack):
 
 
 def test_customer_endpoints_lifecycle_events_api_and_deletion(stack):
+    try:
+        _lifecycle(stack, "tests-env")
+    finally:
+        if mwaa.status("tests-env") not in (None, "DELETING"):
+            mwaa.delete_environment("tests-env")
+
+
+def _lifecycle(stack, name):
     client, ec2 = mwaa.client(), cloud.client("ec2")
-    name = "tests-env"
     arn = client.create_environment(**request(stack, name, EndpointManagement="CUSTOMER", WebserverAccessMode="PRIVATE_ONLY",
                                               AirflowVersion="3.0.6", Tags={"team": "data", "workbook": "mwaa-workbook"}))["Arn"]
     assert arn == f"arn:aws:airflow:us-east-1:123456789012:environment/{name}"
@@ -210,10 +217,10 @@ def test_customer_endpoints_lifecycle_events_api_and_deletion(stack):
 
     # Delete: processes stopped by PID, the queue gone, DELETING and DELETED events.
     queue_arn = env["CeleryExecutorQueue"]
-    assert cleanup.airflow_processes()
+    assert cleanup.airflow_processes(name)
     client.delete_environment(Name=name)
     mwaa.wait_for_status(name, "DELETED", timeout=60)
-    assert cleanup.airflow_processes() == []
+    assert cleanup.airflow_processes(name) == []
     assert queue_arn.rsplit(":", 1)[1] not in str(cloud.client("sqs").list_queues().get("QueueUrls", []))
     assert [e["detail"]["status"] for e in events_for(stack, name, 8)][-2:] == ["DELETING", "DELETED"]
 
@@ -239,7 +246,7 @@ def test_airflow_that_cannot_start_ends_create_failed_with_no_process_left(stack
     mwaa.client().create_environment(**request(stack, name, AirflowConfigurationOptions={"core.parallelism": "many"}))
     with pytest.raises(Exception, match=r"CREATE_FAILED: Airflow \S+ exited"):
         mwaa.wait_for_status(name, "AVAILABLE", timeout=120)
-    assert cleanup.airflow_processes() == []
+    assert cleanup.airflow_processes(name) == []
     mwaa.delete_environment(name)
     assert mwaa.status(name) is None
 
