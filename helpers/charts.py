@@ -32,11 +32,7 @@ def gantt(tasks: pd.DataFrame, title: str, name: str) -> Path:
     ax.set_xlabel("seconds since the first task started")
     ax.set_title(title)
     ax.grid(axis="x", alpha=0.3)
-    fig.tight_layout()
-    path = plots_dir() / f"{name}.png"
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(fig, name)
 
 
 def show(path: Path) -> None:
@@ -46,3 +42,33 @@ def show(path: Path) -> None:
     except ImportError:  # pragma: no cover
         return
     display(Image(filename=str(path)))
+
+
+def _save(fig, name: str) -> Path:
+    fig.tight_layout()
+    path = plots_dir() / f"{name}.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def durations(tasks: pd.DataFrame, title: str, name: str) -> Path:
+    """Seconds per task (columns task, seconds), as horizontal bars."""
+    fig, ax = plt.subplots(figsize=(6, 0.6 + 0.4 * len(tasks)))
+    ax.barh(tasks.task, tasks.seconds, color=STATE_COLOURS["success"])
+    ax.invert_yaxis()
+    ax.set_xlabel("seconds")
+    ax.set_title(title)
+    return _save(fig, name)
+
+
+def cumulative(series: dict[str, pd.DataFrame], x: str, y: str, ylabel: str, title: str, name: str) -> Path:
+    """Step lines of a cumulative count, one per labelled frame."""
+    fig, ax = plt.subplots(figsize=(6, 3))
+    for label, frame in series.items():
+        ax.step(frame[x], frame[y], where="post", label=label)
+    ax.set_xlabel(x)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend()
+    return _save(fig, name)

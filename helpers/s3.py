@@ -54,6 +54,11 @@ def delete_prefix(bucket: str, prefix: str) -> int:
     return deleted
 
 
+def bucket_names(prefix: str) -> list[str]:
+    """Buckets whose names start with `prefix`."""
+    return sorted(b["Name"] for b in cloud.client("s3").list_buckets()["Buckets"] if b["Name"].startswith(prefix))
+
+
 def list_keys(bucket: str, prefix: str = "") -> list[str]:
     keys = []
     for page in cloud.client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):

@@ -47,6 +47,25 @@ def creator_policy(execution_role_arn: str) -> dict:
     ]}
 
 
+def create_creator_role(execution_role_arn: str) -> str:
+    """The role a participant uses to create environments (assumable by the account), with `creator_policy`."""
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                     "Principal": {"AWS": f"arn:aws:iam::{cloud.account_id()}:root"}}]}
+    return iam.create_role(CREATOR_ROLE, NOTEBOOK, trust, creator_policy(execution_role_arn),
+                           "Creates MWAA environments in shared subnets")
+
+
+def role_actions(role: str) -> list[str]:
+    """The actions a role's inline policy allows."""
+    document = cloud.client("iam").get_role_policy(RoleName=role, PolicyName=f"{role}-policy")["PolicyDocument"]
+    return actions(document)
+
+
+def sqs_policy(endpoint_id: str) -> dict:
+    found = cloud.client("ec2").describe_vpc_endpoints(VpcEndpointIds=[endpoint_id])["VpcEndpoints"][0]
+    return json.loads(found["PolicyDocument"])
+
+
 def actions(policy: dict) -> list[str]:
     found = []
     for statement in policy["Statement"]:
