@@ -38,7 +38,7 @@ test: install
 	$(BIN)/python -m pytest
 
 lab: install
-	$(BIN)/jupyter lab --ip 127.0.0.1 --notebook-dir notebooks
+	$(BIN)/jupyter lab --ip 127.0.0.1 --notebook-dir notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
 accept: install
 	$(BIN)/python -m helpers.notebooks accept $(NB)
