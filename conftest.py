@@ -26,8 +26,9 @@ os.environ.pop("WORKBOOK_TARGET", None)  # tests are for the local target unless
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item):
     result = yield
-    noise = [o["text"].strip() for o in (getattr(item, "test_outputs", None) or [])
-             if o.get("output_type") == "stream" and o.get("name") == "stderr" and o.get("text", "").strip()]
+    from helpers.notebooks import stderr_texts
+
+    noise = stderr_texts(getattr(item, "test_outputs", None) or [])
     if noise:
         pytest.fail(f"notebook cell wrote to stderr: {noise[0].splitlines()[0][:300]}", pytrace=False)
     return result

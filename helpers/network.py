@@ -53,6 +53,12 @@ def create_private_network(notebook: str, cidr: str = "10.192.0.0/16") -> Networ
     return Network(vpc, sorted(subnets), [group])
 
 
+def live_endpoints(filters: list[dict]) -> list[dict]:
+    """VPC endpoints matching EC2 filters, without deleted ones (EC2 keeps listing those, state "deleted", a while)."""
+    found = cloud.client("ec2").describe_vpc_endpoints(Filters=filters)["VpcEndpoints"]
+    return [e for e in found if e.get("State", "available").lower() not in ("deleted", "deleting")]
+
+
 def delete_network(network: Network) -> None:
     ec2 = cloud.client("ec2")
     endpoints = ec2.describe_vpc_endpoints(Filters=[{"Name": "vpc-id", "Values": [network.vpc_id]}])["VpcEndpoints"]

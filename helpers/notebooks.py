@@ -27,6 +27,12 @@ def workbook_notebooks() -> list[str]:
     return sorted(p.stem for p in NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
 
 
+def stderr_texts(outputs: list[dict]) -> list[str]:
+    """What cell outputs wrote to stderr (non-blank). Any of it fails a notebook, headless or under nbval."""
+    return [o["text"].strip() for o in outputs
+            if o.get("output_type") == "stream" and o.get("name") == "stderr" and o.get("text", "").strip()]
+
+
 def clean(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     nb.metadata.pop("papermill", None)
     nb.cells = [c for c in nb.cells if "injected-parameters" not in c.metadata.get("tags", [])]

@@ -17,7 +17,7 @@ import threading
 import time
 from pathlib import Path
 
-from helpers.notebooks import EXECUTED_DIR, KERNEL_NAME, workbook_notebooks
+from helpers.notebooks import EXECUTED_DIR, KERNEL_NAME, stderr_texts, workbook_notebooks
 from helpers.paths import BUILD_DIR, NOTEBOOKS_DIR
 from helpers.procs import tree_memory_mb
 
@@ -51,12 +51,8 @@ class PeakMemory:
 
 
 def stderr_outputs(nb) -> list[str]:
-    found = []
-    for index, cell in enumerate(nb.cells):
-        for out in cell.get("outputs", []):
-            if out.get("output_type") == "stream" and out.get("name") == "stderr" and out["text"].strip():
-                found.append(f"cell {index}: {out['text'].strip().splitlines()[0][:160]}")
-    return found
+    return [f"cell {index}: {text.splitlines()[0][:160]}"
+            for index, cell in enumerate(nb.cells) for text in stderr_texts(cell.get("outputs", []))]
 
 
 def run_notebook(name: str, timeout: int, output: Path | None = None) -> dict:

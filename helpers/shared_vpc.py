@@ -10,7 +10,7 @@ import json
 
 import pandas as pd
 
-from helpers import cloud, events, iam, lambdas, mwaa, stacks
+from helpers import cloud, events, iam, lambdas, mwaa, network, stacks
 from helpers.tags import tag_list
 
 NOTEBOOK = "02_shared_vpc"
@@ -91,8 +91,7 @@ def environment_request(name: str, outputs: dict, prereq: mwaa.Prerequisites, ac
 
 
 def endpoints(vpc_id: str) -> list[dict]:
-    found = cloud.client("ec2").describe_vpc_endpoints(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["VpcEndpoints"]
-    return [e for e in found if e.get("State", "available").lower() not in ("deleted", "deleting")]
+    return network.live_endpoints([{"Name": "vpc-id", "Values": [vpc_id]}])
 
 
 def pending_event(name: str) -> dict:

@@ -50,9 +50,10 @@ def tagged_resources(notebook: str | None = None) -> pd.DataFrame:
                 arns.add(role["Arn"])
     region, account = cloud.settings().region, cloud.account_id()
     ec2_filters = [{"Name": f"tag:{f['Key']}", "Values": f["Values"]} for f in filters]
-    for endpoint in cloud.client("ec2").describe_vpc_endpoints(Filters=ec2_filters)["VpcEndpoints"]:
-        if endpoint.get("State", "available").lower() not in ("deleted", "deleting"):  # deleted ones stay listed a while
-            arns.add(f"arn:aws:ec2:{region}:{account}:vpc-endpoint/{endpoint['VpcEndpointId']}")
+    from helpers.network import live_endpoints  # network imports this module
+
+    for endpoint in live_endpoints(ec2_filters):
+        arns.add(f"arn:aws:ec2:{region}:{account}:vpc-endpoint/{endpoint['VpcEndpointId']}")
     for stack in cloud.client("cloudformation").describe_stacks()["Stacks"]:
         if stack["StackStatus"] != "DELETE_COMPLETE" and ours({t["Key"]: t["Value"] for t in stack.get("Tags", [])}):
             arns.add(stack["StackId"])

@@ -355,7 +355,7 @@ class MwaaEmulator:
             self.client("events", env.region).put_events(Entries=[{
                 "Source": "aws.airflow", "DetailType": "MWAA Environment Status Change", "Resources": [env.arn],
                 "Detail": json.dumps(env.event_detail(previous)), "EventBusName": "default"}])
-        except botocore.exceptions.BotoCoreError:
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError):
             pass  # events are best effort, as on AWS; the status itself is authoritative
 
     def _endpoints_ready(self, env: Environment) -> bool:
