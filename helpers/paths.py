@@ -15,7 +15,8 @@ BUILD_DIR = REPO_ROOT / "build"
 
 def state_dir() -> Path:
     """Local cloud state, Airflow homes and logs (git-ignored). Overridable so tests stay isolated."""
-    path = Path(os.environ.get("WORKBOOK_STATE_DIR", REPO_ROOT / ".workbook"))
+    # absolute: the path ends up in SQLite URLs and in processes started from other directories
+    path = Path(os.environ.get("WORKBOOK_STATE_DIR", REPO_ROOT / ".workbook")).resolve()
     path.mkdir(parents=True, exist_ok=True)
     return path
 
