@@ -5,6 +5,8 @@ SigV4 credential scope) -> WSGI app, and unsigned path prefix -> WSGI app (e.g. 
 
 - `mwaa`: the MWAA control plane over real Airflow 3 processes (signing name `airflow`).
 - `lambda_runner`: runs Lambda functions as local processes for events delivered to SQS queues.
+- `glue`: Glue Python shell job runs and crawls that do their work (scripts run as local processes, crawlers
+  infer tables from the data).
 - `moto_fixes`: corrections to moto behaviour the scenarios rely on.
 """
 
@@ -14,11 +16,12 @@ from __future__ import annotations
 def load_emulators(state_dir: str, endpoint: str) -> tuple[dict, dict]:
     from pathlib import Path
 
-    from helpers.localcloud.emulators import moto_fixes
+    from helpers.localcloud.emulators import glue, moto_fixes
     from helpers.localcloud.emulators.lambda_runner import LambdaRunner
     from helpers.localcloud.emulators.mwaa import MwaaEmulator
 
     moto_fixes.apply()
+    glue.apply(endpoint, Path(state_dir) / "glue")
     mwaa = MwaaEmulator(state_dir, endpoint)
     work = Path(state_dir) / "lambda"
     work.mkdir(parents=True, exist_ok=True)

@@ -6,6 +6,8 @@
 - Deleting a stack cannot delete its route tables in moto: a SubnetRouteTableAssociation has no delete of
   its own (moto's fallback deletes by its physical id, which is the route table's), so the route table, and
   then the VPC, stay behind. Disassociate the subnet; delete a route table after its associations.
+- Deleting a Glue crawler, job or database leaves its tags in moto, so the tagging API keeps listing the deleted
+  resource and clean-up could never prove that nothing is left. Delete the tags with the resource.
 """
 
 from __future__ import annotations
@@ -56,3 +58,17 @@ def apply() -> None:
                 backend.disassociate_route_table(association_id)
 
     SubnetRouteTableAssociation.delete = delete_association
+
+    from moto.glue.models import GlueBackend
+
+    def untagging(delete, kind):
+        def delete_and_untag(self, name, *args, **kwargs):
+            result = delete(self, name, *args, **kwargs)
+            self.tagger.delete_all_tags_for_resource(f"arn:aws:glue:{self.region_name}:{self.account_id}:{kind}/{name}")
+            return result
+
+        return delete_and_untag
+
+    GlueBackend.delete_crawler = untagging(GlueBackend.delete_crawler, "crawler")
+    GlueBackend.delete_job = untagging(GlueBackend.delete_job, "job")
+    GlueBackend.delete_database = untagging(GlueBackend.delete_database, "database")
