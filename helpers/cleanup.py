@@ -11,7 +11,7 @@ from helpers.paths import state_dir
 from helpers.tags import tagged_resources
 
 # Dependents first: environments before their buckets and roles, endpoints before subnets, subnets before VPCs.
-ORDER = ["airflow", "events", "lambda", "vpc-endpoint", "cloudformation", "security-group", "subnet", "vpc", "sqs", "sns", "s3",
+ORDER = ["airflow", "events", "lambda", "glue", "vpc-endpoint", "cloudformation", "security-group", "subnet", "vpc", "sqs", "sns", "s3",
          "secretsmanager", "logs", "iam"]
 
 
@@ -59,6 +59,10 @@ def delete_arn(arn: str) -> None:
         cloud.client("secretsmanager").delete_secret(SecretId=arn, ForceDeleteWithoutRecovery=True)
     elif kind == "lambda":
         lambdas.delete(name)
+    elif kind == "glue":
+        glue, (resource, glue_name) = cloud.client("glue"), arn.split(":", 5)[5].split("/", 1)
+        {"crawler": lambda: glue.delete_crawler(Name=glue_name), "job": lambda: glue.delete_job(JobName=glue_name),
+         "database": lambda: glue.delete_database(Name=glue_name)}[resource]()
     elif kind == "cloudformation":
         stacks.delete(arn.split(":stack/", 1)[1].split("/", 1)[0])
     else:

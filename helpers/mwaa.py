@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 
@@ -253,6 +254,25 @@ class AirflowApi:
             if isinstance(entry, dict) and entry.get("event"):
                 lines.append(entry["event"])
                 lines += [f"{err['exc_type']}: {err['exc_value']}" for err in entry.get("error_detail") or []]
+        return lines
+
+    def trigger_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> list[str]:
+        """What the triggerer logged for a deferred task, as "Logger: message" lines. MWAA keeps it in the Task log
+        group, in streams next to the task's own (`...attempt=N.log.trigger.<triggerer id>.log`)."""
+        group = f"airflow-{self.environment}-Task"
+        marker = f"dag_id={dag_id}/run_id={run_id.replace(':', '_')}/task_id={task_id}/attempt={try_number}.log.trigger."
+        logs, lines = cloud.client("logs"), []
+        for page in logs.get_paginator("describe_log_streams").paginate(logGroupName=group, logStreamNamePrefix=marker):
+            for stream in page["logStreams"]:
+                events = logs.get_log_events(logGroupName=group, logStreamName=stream["logStreamName"], startFromHead=True)["events"]
+                for event in events:
+                    try:
+                        entry = json.loads(event["message"])
+                    except ValueError:
+                        lines.append(event["message"])
+                        continue
+                    source = (entry.get("logger") or "triggerer").rsplit(".", 1)[-1]
+                    lines.append(f"{source}: {entry.get('event', '')}".strip())
         return lines
 
     def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value"):
