@@ -1,6 +1,6 @@
 """Test-wide setup, shared by the helper tests and the notebooks that nbval executes.
 
-- Tests get their own state folder (build/test-state), so they never touch a learner's running local cloud.
+- Tests get their own state folder (build/test-state, or WORKBOOK_TEST_STATE_DIR), so they never touch a learner's running local cloud.
 - Airflow gets a throwaway AIRFLOW_HOME there before anything imports it.
 - A notebook cell that writes to stderr fails, even where its outputs are not compared (as Qiskit's tester does).
 - The test local cloud is stopped at the end, by PID.
@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent
-TEST_STATE = ROOT / "build" / "test-state"
+# WORKBOOK_TEST_STATE_DIR lets two test sessions run side by side (each stops its own local cloud at the end)
+TEST_STATE = Path(os.environ.get("WORKBOOK_TEST_STATE_DIR", ROOT / "build" / "test-state")).resolve()
 os.environ["WORKBOOK_STATE_DIR"] = str(TEST_STATE)
 os.environ.setdefault("AIRFLOW_HOME", str(TEST_STATE / "airflow"))
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
