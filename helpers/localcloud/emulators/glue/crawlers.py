@@ -149,8 +149,9 @@ def sample_schema(classification: str, body: bytes) -> tuple[dict[str, str | Non
     if classification == "parquet":
         import pyarrow.parquet as pq
 
-        table = pq.read_table(io.BytesIO(body))
-        return {f.name: _arrow_type(f.type) for f in table.schema}, table.num_rows
+        # the footer is enough, and reading row data with pyarrow's thread pool crashed the gateway process
+        parquet = pq.ParquetFile(io.BytesIO(body))
+        return {f.name: _arrow_type(f.type) for f in parquet.schema_arrow}, parquet.metadata.num_rows
     text = body.decode("utf-8", errors="replace")
     if classification == "json":
         records = [json.loads(line) for line in text.splitlines()[:SAMPLE_RECORDS] if line.strip()]
