@@ -135,7 +135,8 @@ def test_a_failing_script_fails_the_run_with_its_error(glue_cloud):
 
 def test_a_missing_argument_and_a_spark_job_fail_clearly(glue_cloud):
     glue, _, _ = glue_cloud
-    missing = _run(glue, "tests-missing", "import sys\nfrom awsglue.utils import getResolvedOptions\ngetResolvedOptions(sys.argv, ['nope'])\n")
+    script = "import sys\nfrom awsglue.utils import getResolvedOptions\ngetResolvedOptions(sys.argv, ['nope'])\n"
+    missing = _run(glue, "tests-missing", script)
     assert missing["JobRunState"] == "FAILED" and "required: --nope" in missing["ErrorMessage"]
     spark = _run(glue, "tests-spark", "print('never runs')\n", command="glueetl")
     assert spark["JobRunState"] == "FAILED" and "Python shell jobs only" in spark["ErrorMessage"]
