@@ -67,18 +67,24 @@ def _spawn_env_ready() -> None:
 
 
 def up(quiet: bool = False) -> dict[str, Record]:
-    """Start every service that is not running and healthy. Starting twice is a no-op."""
+    """Start every service that is not running and healthy. Starting twice is a no-op.
+
+    Services start in `SERVICES` order and may use earlier ones (Snowflake reads S3 from the AWS service): once one
+    is started, the later ones are restarted too, so none keeps the address of a server that is gone."""
     _spawn_env_ready()
     with _locked():
         records = _read()
+        started = False
         for name, service in SERVICES.items():
             record = records.get(name)
-            if record and service.healthy(record):
+            healthy = bool(record) and service.healthy(record)
+            if healthy and not started:
                 continue
             if record:
-                if not quiet:
+                if not quiet and not healthy:
                     print(f"Local {name} service from an earlier run is gone or not ours (pid {record.pid}); starting a new one.")
                 service.stop(record)
+            started = True
             records[name] = service.start(_dir())
             _write(records)
         return records

@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Stopped: {', '.join(stopped)}" if stopped else "Nothing was running.")
         elif args.command == "status":
             for row in localcloud.status():
-                print(f"{row['service']:<8} {row['state']:<8} {row['url'] or '-':<26} {row['emulated_by']}")
+                print(f"{row['service']:<10} {row['state']:<8} {row['url'] or '-':<26} {row['emulated_by']}")
         else:
             for key, value in localcloud.exports().items():
                 print(f"export {key}={shlex.quote(value)}")

@@ -34,16 +34,18 @@ class Record:
     token: str
     start_seconds: float
     log: str
+    scheme: str = "http"
 
     @property
     def url(self) -> str:
-        return f"http://{procs.LOOPBACK}:{self.port}"
+        return f"{self.scheme}://{procs.LOOPBACK}:{self.port}"
 
 
 class ProcessService:
     name: str = ""
     port_env: str = ""  # environment variable that fixes the port; unset means a free port
     emulated_by: str = ""  # shown to the learner: what stands in for the real service
+    scheme: str = "http"
     start_timeout: float = 60.0
 
     def command(self, port: int, token: str, state_dir: Path) -> list[str]:
@@ -70,7 +72,7 @@ class ProcessService:
         log = state_dir / "logs" / f"{self.name}.log"
         started = time.monotonic()
         proc = procs.spawn(self.command(port, token, state_dir), log, env=self.environment())
-        record = Record(self.name, proc.pid, proc.create_time(), port, token, 0.0, str(log))
+        record = Record(self.name, proc.pid, proc.create_time(), port, token, 0.0, str(log), self.scheme)
 
         def exited() -> str | None:
             if proc.is_running() and proc.status() != procs.psutil.STATUS_ZOMBIE:
@@ -136,4 +138,7 @@ class AwsService(ProcessService):
         return {"AWS_ENDPOINT_URL": record.url}
 
 
-SERVICES: dict[str, ProcessService] = {service.name: service for service in (AwsService(),)}
+from helpers.localcloud.snowflake import SnowflakeService  # noqa: E402  (it subclasses ProcessService above)
+
+# In start order: Snowflake reads S3 stages from the AWS service.
+SERVICES: dict[str, ProcessService] = {service.name: service for service in (AwsService(), SnowflakeService())}

@@ -29,7 +29,7 @@ def test_up_twice_is_a_no_op(local_cloud):
 
 
 def test_down_stops_by_pid_and_frees_the_port(local_cloud):
-    assert localcloud.down() == ["aws"]
+    assert localcloud.down() == ["aws", "snowflake"]
     assert not psutil.pid_exists(local_cloud.pid) or psutil.Process(local_cloud.pid).status() == psutil.STATUS_ZOMBIE
     assert not procs.port_open(local_cloud.port)
     assert localcloud.down() == []
@@ -47,7 +47,7 @@ def test_a_port_answering_with_another_token_is_not_ours(local_cloud, fresh_stat
     state = json.loads(state_file.read_text())
     state["services"]["aws"]["token"] = "someone-else"
     state_file.write_text(json.dumps(state))
-    assert localcloud.running() == {}
+    assert "aws" not in localcloud.running()
     with pytest.raises(WorkbookError, match="not running"):
         localcloud.require()
 

@@ -21,6 +21,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from helpers import procs
+from helpers.localcloud.snowflake import trust_env
 
 COMPONENTS = {
     "api-server": ["api-server"],
@@ -70,7 +71,8 @@ class AirflowRuntime:
         return f"http://{procs.LOOPBACK}:{self.port}"
 
     def environment(self, options: dict[str, str], task_log_group_arn: str | None, log_level: str) -> dict[str, str]:
-        env = {"PATH": "/usr/bin:/bin", "HOME": str(self.home), "LANG": "C.UTF-8", "NO_COLOR": "1", **self.aws_env}
+        env = {"PATH": "/usr/bin:/bin", "HOME": str(self.home), "LANG": "C.UTF-8", "NO_COLOR": "1", **self.aws_env,
+               **trust_env()}  # tasks reach the local Snowflake over TLS
         env.update({
             "AIRFLOW_HOME": str(self.home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags),
