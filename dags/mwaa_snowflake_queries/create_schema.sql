@@ -1,0 +1,1 @@
+CREATE SCHEMA IF NOT EXISTS {{ params.database_name }}.{{ params.schema_name }};

@@ -1,0 +1,80 @@
+"""The Snowflake scenario's helpers that need no MWAA environment: the secret's form, the SNS inbox, Snowflake clean-up."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from helpers import cloud, localcloud
+from helpers import snowflake_account as account
+from helpers import snowflake_scenario as scenario
+
+ARTICLE_SECRET = {"host": "xy12345.snowflakecomputing.com", "account": "xy12345", "user": "learner", "password": "pw-123456",
+                  "schema": "mwaa_schema", "database": "mwaa_db", "role": "accountadmin", "warehouse": "dev_wh"}
+
+
+@pytest.fixture(scope="module")
+def module_cloud(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("WORKBOOK_STATE_DIR", str(tmp_path_factory.mktemp("scenario") / "state"))
+        for var in ("WORKBOOK_TARGET", "WORKBOOK_REGION", "WORKBOOK_AWS_PORT", "WORKBOOK_SNOWFLAKE_PORT", "AWS_PROFILE"):
+            patch.delenv(var, raising=False)
+        localcloud.up(quiet=True)
+        try:
+            yield
+        finally:
+            localcloud.down()
+
+
+def _as_airflow_reads_it(value: dict):
+    """The connection Airflow's Secrets Manager backend makes of a secret (the real backend, against the local cloud)."""
+    from airflow.providers.amazon.aws.secrets.secrets_manager import SecretsManagerBackend
+
+    name = f"airflow/connections/probe_{abs(hash(json.dumps(value, sort_keys=True)))}"
+    cloud.client("secretsmanager").create_secret(Name=name, SecretString=json.dumps(value))
+    backend = SecretsManagerBackend(endpoint_url=localcloud.endpoint(), region_name="us-east-1", aws_access_key_id="testing",
+                                    aws_secret_access_key="testing")
+    return backend.get_connection(name.rsplit("/", 1)[1])
+
+
+def test_the_articles_flat_secret_loses_the_account_ours_keeps_it(module_cloud):
+    flat = _as_airflow_reads_it(ARTICLE_SECRET)
+    assert flat.login == "learner" and "account" not in flat.extra_dejson  # the hook could not connect with this
+    assert "extra" in account.secret_problem(ARTICLE_SECRET)
+    ours = account.connection_secret("xy12345", "learner", "pw-123456")
+    conn = _as_airflow_reads_it(ours)
+    assert (conn.conn_type, conn.login, conn.schema) == ("snowflake", "learner", "mwaa_schema")
+    assert conn.extra_dejson == {"account": "xy12345", "database": "mwaa_db", "role": "accountadmin", "warehouse": "dev_wh"}
+    assert account.secret_problem(ours) is None
+    assert "password" in account.secret_problem(account.connection_secret("xy12345", "learner", "<<snowflake_password>>"))
+
+
+def test_sns_messages_arrive_in_the_notebooks_queue(module_cloud):
+    topic, queue_url = scenario._topic_with_queue()
+    assert scenario._topic_with_queue() == (topic, queue_url)  # re-running subscribes once
+    cloud.client("sns").publish(TopicArn=topic, Subject="Top stations", Message=json.dumps([{"station_name": "A", "rides": 3}]))
+    assert scenario.sns_messages(queue_url, timeout=10) == [{"subject": "Top stations", "message": [{"station_name": "A", "rides": 3}]}]
+
+
+def test_snowflake_objects_are_listed_and_dropped_on_the_local_snowflake(module_cloud):
+    scenario._put_secret(account.SECRET, json.dumps(account.local_connection_secret()))
+    before = os.environ.get("REQUESTS_CA_BUNDLE")
+    with account.snowflake_connection() as conn:
+        cur = conn.cursor()
+        cur.execute(f"CREATE DATABASE IF NOT EXISTS {account.DATABASE}")
+        cur.execute(f"CREATE STORAGE INTEGRATION IF NOT EXISTS {account.INTEGRATION} TYPE = EXTERNAL_STAGE STORAGE_PROVIDER = 'S3' "
+                    "ENABLED = TRUE STORAGE_AWS_ROLE_ARN = 'arn:aws:iam::123456789012:role/r' STORAGE_ALLOWED_LOCATIONS = ('s3://b/')")
+    assert os.environ.get("REQUESTS_CA_BUNDLE") == before  # the local certificate was trusted for that session only
+    assert sorted(account.snowflake_objects().itertuples(index=False, name=None)) == [
+        ("database", "MWAA_DB"), ("integration", "MWAA_CITIBIKE_STORAGE_INT")]
+    account.drop_snowflake_objects()
+    assert account.snowflake_objects().empty
+
+
+def test_expected_top_stations_come_from_the_sample():
+    top = scenario.expected_top_stations(3)
+    assert list(top.direction) == ["start"] * 3 + ["end"] * 3
+    assert top.station_name.iloc[0] == "W 21 St & 6 Ave" and top.station_name.iloc[3] == "West St & Chambers St"
+    assert list(top.rides[:3]) == sorted(top.rides[:3], reverse=True)
