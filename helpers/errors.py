@@ -7,10 +7,15 @@ class WorkbookError(Exception):
     """A problem the learner can fix; the message says what to do."""
 
 
+class NotebookStopped(WorkbookError):
+    """The rest of a notebook cannot run on this target (e.g. no Snowflake account on `aws`): a clean stop, not a
+    failure. The headless run reports the notebook as `stopped`."""
+
+
 def _one_line(shell, etype, value, tb, tb_offset=None):  # IPython's custom-exception signature
     # Published as the cell's error output (ipykernel's _showtraceback), so the cell still counts as failed
     # for papermill and nbval; IPython itself ignores what a custom handler returns.
-    stb = [f"WorkbookError: {value}"]
+    stb = [f"{type(value).__name__}: {value}"]
     shell._showtraceback(etype, value, stb)
     return stb
 

@@ -67,7 +67,8 @@ def run_notebook(name: str, timeout: int, output: Path | None = None) -> dict:
             papermill.execute_notebook(str(NOTEBOOKS_DIR / f"{name}.ipynb"), str(output), kernel_name=KERNEL_NAME,
                                        cwd=str(NOTEBOOKS_DIR), progress_bar=False, execution_timeout=timeout)
         except Exception as exc:  # papermill raises PapermillExecutionError with the cell's error
-            row.update(status="failed", error=str(exc).strip().splitlines()[-1][:300] if str(exc).strip() else repr(exc))
+            status = "stopped" if getattr(exc, "ename", "") == "NotebookStopped" else "failed"
+            row.update(status=status, error=str(exc).strip().splitlines()[-1][:300] if str(exc).strip() else repr(exc))
     row["seconds"] = round(time.monotonic() - started, 1)
     row["peak_memory_mb"] = round(memory.peak)
     if row["status"] == "ok" and (noise := stderr_outputs(nbformat.read(output, as_version=4))):
@@ -116,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         if r.get("error"):
             print(f"{'':<{width}}  -> {r['error']}  (see build/notebooks/{r['notebook']}.ipynb)")
     print(f"total {sum(r['seconds'] for r in rows):.1f} s; summary in build/summary.json")
-    return 0 if all(r["status"] == "ok" for r in rows) else 1
+    return 0 if all(r["status"] in ("ok", "stopped") for r in rows) else 1
 
 
 if __name__ == "__main__":

@@ -95,6 +95,15 @@ def snowflake_ready() -> bool:
     return problem is None
 
 
+def require_snowflake() -> None:
+    """Stop the notebook cleanly (one line, reported as `stopped`) where the DAGs cannot reach Snowflake."""
+    from helpers.errors import NotebookStopped
+
+    problem = snowflake_problem()
+    if problem:
+        raise NotebookStopped(f"target=aws: {problem}. Nothing was created; the Snowflake steps stop here.")
+
+
 @contextmanager
 def snowflake_connection():
     """A connector session with the secret's connection (for checks and clean-up outside the DAGs)."""
@@ -121,6 +130,11 @@ def snowflake_connection():
             os.environ.pop("REQUESTS_CA_BUNDLE", None)
         else:
             os.environ["REQUESTS_CA_BUNDLE"] = saved
+
+
+def connection_password() -> str:
+    """The connection's password, for checking that no log shows it. Never print it."""
+    return str((_secret_value() or {}).get("password") or "")
 
 
 def table_rows() -> int:

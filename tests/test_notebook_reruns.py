@@ -9,10 +9,10 @@ from helpers.runner import run_notebook
 
 SEQUENCE = ["00_getting_started", "00_getting_started", "01_create_environment", "01_create_environment", "02_shared_vpc",
             "02_shared_vpc", "03_deferrable_operators", "03_deferrable_operators", "04_setup_teardown", "04_setup_teardown",
-            "99_clean_up"]
+            "05_snowflake", "05_snowflake", "99_clean_up"]
 
 
-@pytest.mark.timeout(2700)
+@pytest.mark.timeout(3300)
 def test_notebooks_run_twice_in_a_row_then_clean_up(tmp_path, monkeypatch):
     monkeypatch.setenv("WORKBOOK_STATE_DIR", str(tmp_path / "state"))  # the kernels inherit it
     monkeypatch.setenv("WORKBOOK_HEADLESS", "1")

@@ -78,3 +78,17 @@ def test_expected_top_stations_come_from_the_sample():
     assert list(top.direction) == ["start"] * 3 + ["end"] * 3
     assert top.station_name.iloc[0] == "W 21 St & 6 Ave" and top.station_name.iloc[3] == "West St & Chambers St"
     assert list(top.rides[:3]) == sorted(top.rides[:3], reverse=True)
+
+
+def test_a_secret_that_cannot_reach_snowflake_stops_the_notebook_in_one_line(monkeypatch):
+    from helpers import snowflake_account
+    from helpers.errors import NotebookStopped, WorkbookError
+
+    good = snowflake_account.connection_secret("acme-xy12345", "learner", "s3cret")
+    assert snowflake_account.secret_problem(good) is None
+    assert "placeholder" in snowflake_account.secret_problem({**good, "password": "<<your password>>"})
+    assert "connection form" in snowflake_account.secret_problem({"host": "acme", "login": "u", "password": "p"})
+    monkeypatch.setattr(snowflake_account, "snowflake_problem", lambda: "there is no secret airflow/connections/snowflake_accountadmin")
+    with pytest.raises(NotebookStopped, match="^target=aws: there is no secret .*stop here.$") as stopped:
+        snowflake_account.require_snowflake()
+    assert isinstance(stopped.value, WorkbookError) and "\n" not in str(stopped.value)
