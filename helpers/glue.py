@@ -6,12 +6,9 @@ On the local target, crawls and Python shell job runs are done by the local clou
 
 from __future__ import annotations
 
-import json
-
-import botocore.exceptions
 import pandas as pd
 
-from helpers import cloud, iam, s3
+from helpers import cloud, iam, mwaa, s3
 from helpers.glue_jobs import DENORMALIZE_LEGISLATORS
 from helpers.paths import SAMPLE_DATA_DIR
 from helpers.tags import tags
@@ -77,7 +74,7 @@ def prepare(notebook: str, environment: str) -> dict[str, str]:
     database, and the environment's permission to use them. Returns the DAG's run parameters."""
     cloud.require_billable_opt_in("Glue crawler runs and job runs")
     n = names(notebook)
-    s3.create_environment_bucket(n["bucket"], notebook)
+    s3.create_bucket(n["bucket"], notebook)
     s3.delete_prefix(n["bucket"], "legislators/")  # left by an interrupted run, it would end the wait at once
     s3.upload_file(DENORMALIZE_LEGISLATORS, n["bucket"], f"scripts/{DENORMALIZE_LEGISLATORS.name}")
     role_arn = iam.create_role(n["role"], notebook, GLUE_TRUST, role_policy(n["bucket"], n["database"]),
@@ -89,16 +86,8 @@ def prepare(notebook: str, environment: str) -> dict[str, str]:
                                Tags=tags(notebook))
     except client.exceptions.AlreadyExistsException:
         client.tag_resource(ResourceArn=f"arn:aws:glue:{region}:{account}:database/{n['database']}", TagsToAdd=tags(notebook))
-    execution_role = _execution_role(environment)
-    cloud.client("iam").put_role_policy(RoleName=execution_role, PolicyName=f"{notebook}-glue-pipeline",
-                                        PolicyDocument=json.dumps(environment_policy(n["bucket"], n["database"], role_arn)))
+    mwaa.grant(environment, f"{notebook}-glue-pipeline", environment_policy(n["bucket"], n["database"], role_arn))
     return {"bucket": n["bucket"], "database": n["database"], "glue_role": n["role"], "notebook": notebook}
-
-
-def _execution_role(environment: str) -> str:
-    from helpers import mwaa
-
-    return mwaa.describe(environment)["ExecutionRoleArn"].rsplit("/", 1)[-1]
 
 
 def upload_dataset(bucket: str) -> list[str]:
@@ -204,12 +193,8 @@ def delete(notebook: str, environment: str) -> list[str]:
             deleted.append(what)
         except client.exceptions.EntityNotFoundException:
             pass
-    try:
-        cloud.client("iam").delete_role_policy(RoleName=_execution_role(environment), PolicyName=f"{notebook}-glue-pipeline")
+    if mwaa.revoke(environment, f"{notebook}-glue-pipeline"):
         deleted.append("environment permission")
-    except botocore.exceptions.ClientError as exc:
-        if exc.response["Error"]["Code"] != "NoSuchEntity":
-            raise
     return deleted
 
 

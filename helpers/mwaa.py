@@ -52,6 +52,26 @@ def describe(name: str) -> dict:
         raise
 
 
+def _execution_role(name: str) -> str:
+    return describe(name)["ExecutionRoleArn"].rsplit("/", 1)[-1]
+
+
+def grant(name: str, policy_name: str, policy: dict) -> None:
+    """Add an inline policy to the environment's execution role: what a scenario's DAGs need beyond the basics."""
+    cloud.client("iam").put_role_policy(RoleName=_execution_role(name), PolicyName=policy_name, PolicyDocument=json.dumps(policy))
+
+
+def revoke(name: str, policy_name: str) -> bool:
+    """Remove what `grant` added. False if it was not there."""
+    try:
+        cloud.client("iam").delete_role_policy(RoleName=_execution_role(name), PolicyName=policy_name)
+        return True
+    except botocore.exceptions.ClientError as exc:
+        if _code(exc) != "NoSuchEntity":
+            raise
+        return False
+
+
 def wait_for_status(name: str, wanted: str | tuple[str, ...], timeout: float = 900, poll: float = 1.0) -> list[tuple[float, str]]:
     """Wait until the environment's status is one of `wanted` ("DELETED" means gone).
 

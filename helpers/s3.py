@@ -11,8 +11,8 @@ from helpers.paths import DAGS_DIR
 from helpers.tags import tag_list
 
 
-def create_environment_bucket(name: str, notebook: str) -> str:
-    """Create (or reuse) a bucket as MWAA requires it. Returns its ARN, the environment's SourceBucketArn."""
+def create_bucket(name: str, notebook: str, versioned: bool = False) -> str:
+    """Create (or reuse) a private bucket tagged for `notebook`. Returns its ARN."""
     s3 = cloud.client("s3")
     region = cloud.settings().region
     try:
@@ -21,12 +21,19 @@ def create_environment_bucket(name: str, notebook: str) -> str:
     except botocore.exceptions.ClientError as exc:
         if exc.response["Error"]["Code"] != "BucketAlreadyOwnedByYou":
             raise
-    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    if versioned:
+        s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
     s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration={
         "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
     s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": tag_list(notebook)})
-    s3.put_object(Bucket=name, Key="dags/")
     return f"arn:aws:s3:::{name}"
+
+
+def create_environment_bucket(name: str, notebook: str) -> str:
+    """Create (or reuse) a bucket as MWAA requires it (versioned, with `dags/`). Returns its ARN, the SourceBucketArn."""
+    arn = create_bucket(name, notebook, versioned=True)
+    cloud.client("s3").put_object(Bucket=name, Key="dags/")
+    return arn
 
 
 def upload_dag(bucket: str, dag_file: str, prefix: str = "dags/") -> str:

@@ -31,17 +31,21 @@ def options(use_cache: bool, ttl: int, parse_interval: int) -> dict[str, str]:
             "dag_processor.min_file_process_interval": str(parse_interval)}
 
 
-def store_variable(value: str, notebook: str) -> str:
-    """The variable as a Secrets Manager secret under the backend's prefix. Returns the secret name."""
+def put_secret(name: str, value: str, notebook: str) -> str:
+    """Create a secret tagged for `notebook`, or give an existing one this value. Returns the secret name."""
     from helpers.tags import tag_list
 
-    name = f"{PREFIXES['variables_prefix']}/{VARIABLE}"
     sm = cloud.client("secretsmanager")
     try:
         sm.create_secret(Name=name, SecretString=value, Tags=tag_list(notebook))
     except sm.exceptions.ResourceExistsException:
         sm.put_secret_value(SecretId=name, SecretString=value)
     return name
+
+
+def store_variable(value: str, notebook: str) -> str:
+    """The variable as a Secrets Manager secret under the backend's prefix. Returns the secret name."""
+    return put_secret(f"{PREFIXES['variables_prefix']}/{VARIABLE}", value, notebook)
 
 
 def count_calls(window: float, sample_every: float = 2.0) -> pd.DataFrame:

@@ -16,12 +16,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import botocore.exceptions
 import pandas as pd
 
 from helpers import cleanup, cloud, iam, mwaa, s3
 from helpers.paths import DAGS_DIR
-from helpers.secrets_cache import BACKEND, PREFIXES
+from helpers.secrets_cache import BACKEND, PREFIXES, put_secret
 from helpers.snowflake_account import (
     SECRET,
     drop_snowflake_objects,
@@ -54,21 +53,6 @@ class Prerequisites:
 
 
 # ---- prerequisites ----
-
-def _bucket(name: str) -> str:
-    """A private, tagged bucket (created if missing)."""
-    client, region = cloud.client("s3"), cloud.settings().region
-    location = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
-    try:
-        client.create_bucket(Bucket=name, **location)
-    except botocore.exceptions.ClientError as exc:
-        if exc.response["Error"]["Code"] != "BucketAlreadyOwnedByYou":
-            raise
-    client.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration={
-        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
-    client.put_bucket_tagging(Bucket=name, Tagging={"TagSet": tag_list(NOTEBOOK)})
-    return name
-
 
 def _topic_with_queue() -> tuple[str, str]:
     """The SNS topic and an SQS queue subscribed to it: the notebook's inbox (the article subscribes an email)."""
@@ -108,14 +92,6 @@ def execution_policy(prereq: Prerequisites) -> dict:
         {"Effect": "Allow", "Action": "sns:Publish", "Resource": prereq.topic_arn}]}
 
 
-def _put_secret(name: str, value: str) -> str:
-    sm = cloud.client("secretsmanager")
-    try:
-        return sm.create_secret(Name=name, SecretString=value, Tags=tag_list(NOTEBOOK))["ARN"]
-    except sm.exceptions.ResourceExistsException:
-        return sm.put_secret_value(SecretId=name, SecretString=value)["ARN"]
-
-
 def variables(prereq: Prerequisites) -> dict[str, str]:
     """The article's four Airflow variables."""
     return {"aws_role_arn": prereq.snowflake_role_arn, "destination_bucket": prereq.destination_bucket,
@@ -127,7 +103,9 @@ def create_prerequisites(environment: str) -> Prerequisites:
     from helpers import sample_citibike
 
     dags_bucket, _ = mwaa.source_bucket(environment)
-    source, destination = _bucket(resource_name(NOTEBOOK, "tripdata")), _bucket(resource_name(NOTEBOOK, "destination"))
+    source, destination = resource_name(NOTEBOOK, "tripdata"), resource_name(NOTEBOOK, "destination")
+    for bucket in (source, destination):
+        s3.create_bucket(bucket, NOTEBOOK)
     for path in sorted(sample_citibike.FOLDER.glob("*.zip")):
         s3.upload_file(path, source, path.name)  # at the top, as in the public tripdata bucket
     topic, queue_url = _topic_with_queue()
@@ -136,11 +114,10 @@ def create_prerequisites(environment: str) -> Prerequisites:
                                snowflake_role_policy(destination), "Assumed by Snowflake's storage integration to read the stage")
     prereq = Prerequisites(environment, dags_bucket, source, destination, topic, queue_url, role_arn)
     if cloud.settings().is_local:
-        _put_secret(SECRET, json.dumps(local_connection_secret()))
+        put_secret(SECRET, json.dumps(local_connection_secret()), NOTEBOOK)
     for key, value in variables(prereq).items():
-        _put_secret(f"{PREFIXES['variables_prefix']}/{key}", value)
-    role = mwaa.describe(environment)["ExecutionRoleArn"].rsplit("/", 1)[-1]
-    cloud.client("iam").put_role_policy(RoleName=role, PolicyName=EXECUTION_POLICY, PolicyDocument=json.dumps(execution_policy(prereq)))
+        put_secret(f"{PREFIXES['variables_prefix']}/{key}", value, NOTEBOOK)
+    mwaa.grant(environment, EXECUTION_POLICY, execution_policy(prereq))
     return prereq
 
 
@@ -251,12 +228,7 @@ def clean_up(environment: str) -> pd.DataFrame:
         api.wait_for_dag(dag_id, present=False, timeout=120)
         api.delete_dag(dag_id)
     s3.delete_prefix(bucket, f"{prefix}{QUERIES.name}/")
-    role = mwaa.describe(environment)["ExecutionRoleArn"].rsplit("/", 1)[-1]
-    try:
-        cloud.client("iam").delete_role_policy(RoleName=role, PolicyName=EXECUTION_POLICY)
-    except botocore.exceptions.ClientError as exc:
-        if exc.response["Error"]["Code"] != "NoSuchEntity":
-            raise
+    mwaa.revoke(environment, EXECUTION_POLICY)
     sns = cloud.client("sns")
     for topic in [t["TopicArn"] for t in sns.list_topics()["Topics"] if t["TopicArn"].endswith(f":{TOPIC}")]:
         for sub in sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]:

@@ -10,6 +10,7 @@ import pytest
 from helpers import cloud, localcloud
 from helpers import snowflake_account as account
 from helpers import snowflake_scenario as scenario
+from helpers.secrets_cache import put_secret
 
 ARTICLE_SECRET = {"host": "xy12345.snowflakecomputing.com", "account": "xy12345", "user": "learner", "password": "pw-123456",
                   "schema": "mwaa_schema", "database": "mwaa_db", "role": "accountadmin", "warehouse": "dev_wh"}
@@ -59,7 +60,7 @@ def test_sns_messages_arrive_in_the_notebooks_queue(module_cloud):
 
 
 def test_snowflake_objects_are_listed_and_dropped_on_the_local_snowflake(module_cloud):
-    scenario._put_secret(account.SECRET, json.dumps(account.local_connection_secret()))
+    put_secret(account.SECRET, json.dumps(account.local_connection_secret()), scenario.NOTEBOOK)
     before = os.environ.get("REQUESTS_CA_BUNDLE")
     with account.snowflake_connection() as conn:
         cur = conn.cursor()
