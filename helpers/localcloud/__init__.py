@@ -16,13 +16,14 @@ from dataclasses import asdict
 from pathlib import Path
 
 from helpers.errors import WorkbookError
+from helpers.localcloud.emulators.local_aws import ACCOUNT_ID
 from helpers.localcloud.services import SERVICES, Record
 from helpers.paths import REPO_ROOT, state_dir
 
 # The local cloud accepts any credentials; these dummies keep boto3 from looking for real ones.
 LOCAL_ACCESS_KEY = "testing"
 LOCAL_SECRET_KEY = "testing"
-LOCAL_ACCOUNT_ID = "123456789012"
+LOCAL_ACCOUNT_ID = ACCOUNT_ID  # every local resource lives in moto's default account
 
 
 def _dir() -> Path:

@@ -23,11 +23,10 @@ import uuid
 import zipfile
 from pathlib import Path
 
-import boto3
-from botocore.config import Config
 from werkzeug.wrappers import Request, Response
 
-ACCOUNT = "123456789012"
+from helpers.localcloud.emulators import local_aws
+
 RESULT = "__WORKBOOK_LAMBDA_RESULT__"
 BOOTSTRAP = f"""
 import importlib, json, logging, sys
@@ -48,9 +47,7 @@ class LambdaRunner:
         threading.Thread(target=self._poll, name="lambda-runner", daemon=True).start()
 
     def client(self, service: str, region: str):
-        return boto3.session.Session().client(service, region_name=region, endpoint_url=self.endpoint,
-                                              aws_access_key_id="testing", aws_secret_access_key="testing",
-                                              config=Config(retries={"max_attempts": 2}))
+        return local_aws.client(self.endpoint, service, region)
 
     def __call__(self, environ, start_response):
         request = Request(environ)
@@ -94,7 +91,7 @@ class LambdaRunner:
     def invoke(self, name: str, region: str, event: dict) -> dict:
         from moto.awslambda.models import lambda_backends
 
-        fn = lambda_backends[ACCOUNT][region].get_function(name)
+        fn = lambda_backends[local_aws.ACCOUNT_ID][region].get_function(name)
         request_id = str(uuid.uuid4())
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "PYTHONPATH": str(self._code_dir(fn)),
                "AWS_ENDPOINT_URL": self.endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
@@ -119,16 +116,7 @@ class LambdaRunner:
         return record
 
     def _log(self, name: str, region: str, request_id: str, lines: list[str], seconds: float) -> None:
-        logs = self.client("logs", region)
-        group = f"/aws/lambda/{name}"
         stream = f"{time.strftime('%Y/%m/%d')}/[$LATEST]{request_id.replace('-', '')}"
-        try:
-            logs.create_log_group(logGroupName=group)
-        except logs.exceptions.ResourceAlreadyExistsException:
-            pass
-        logs.create_log_stream(logGroupName=group, logStreamName=stream)
-        now = int(time.time() * 1000)
         messages = [f"START RequestId: {request_id} Version: $LATEST", *lines, f"END RequestId: {request_id}",
                     f"REPORT RequestId: {request_id}\tDuration: {seconds * 1000:.2f} ms"]
-        logs.put_log_events(logGroupName=group, logStreamName=stream,
-                            logEvents=[{"timestamp": now + i, "message": m} for i, m in enumerate(messages)])
+        local_aws.write_log(self.endpoint, region, f"/aws/lambda/{name}", stream, messages)

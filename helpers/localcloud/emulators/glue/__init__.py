@@ -22,9 +22,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import boto3
-from botocore.config import Config
-
+from helpers.localcloud.emulators import local_aws
 from helpers.localcloud.emulators.glue import crawlers, jobs
 
 CRAWLER_LOG_GROUP = "/aws-glue/crawlers"
@@ -35,24 +33,11 @@ _STATE: dict = {}
 
 
 def _client(service: str, region: str):
-    return boto3.session.Session().client(service, region_name=region, endpoint_url=_STATE["endpoint"],
-                                          aws_access_key_id="testing", aws_secret_access_key="testing",
-                                          config=Config(retries={"max_attempts": 3}))
+    return local_aws.client(_STATE["endpoint"], service, region)
 
 
 def _log(region: str, group: str, stream: str, lines: list[str]) -> None:
-    logs = _client("logs", region)
-    for create, args in ((logs.create_log_group, {"logGroupName": group}),
-                         (logs.create_log_stream, {"logGroupName": group, "logStreamName": stream})):
-        try:
-            create(**args)
-        except logs.exceptions.ResourceAlreadyExistsException:
-            pass
-    now = int(time.time() * 1000)
-    for start in range(0, len(lines), 5000):  # nothing written: the stream exists and is empty, as on Glue
-        batch = lines[start:start + 5000]
-        logs.put_log_events(logGroupName=group, logStreamName=stream,
-                            logEvents=[{"timestamp": now + start + i, "message": m or " "} for i, m in enumerate(batch)])
+    local_aws.write_log(_STATE["endpoint"], region, group, stream, lines)
 
 
 # --- job runs ------------------------------------------------------------------------------------------------

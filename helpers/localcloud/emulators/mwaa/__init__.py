@@ -23,11 +23,10 @@ import threading
 import time
 from pathlib import Path
 
-import boto3
 import botocore.exceptions
-from botocore.config import Config
 from werkzeug.wrappers import Request, Response
 
+from helpers.localcloud.emulators import local_aws
 from helpers.localcloud.emulators.mwaa.dagsync import DagSync
 from helpers.localcloud.emulators.mwaa.model import (
     AIRFLOW_VERSIONS,
@@ -47,7 +46,6 @@ from helpers.localcloud.emulators.mwaa.model import (
 from helpers.localcloud.emulators.mwaa.runtime import AirflowRuntime, template_db
 from helpers.paths import cache_dir
 
-ACCOUNT = "123456789012"  # moto's default account
 CLI_COMMANDS = {"dags", "tasks", "variables", "pools", "version", "config", "providers", "cheat-sheet", "info"}
 UPDATABLE = {"ExecutionRoleArn", "AirflowConfigurationOptions", "AirflowVersion", "DagS3Path", "EnvironmentClass",
              "LoggingConfiguration", "MaxWorkers", "MinWorkers", "MaxWebservers", "MinWebservers", "NetworkConfiguration",
@@ -67,7 +65,6 @@ class MwaaEmulator:
         self.cli_tokens: dict[str, tuple[str, float]] = {}
         self.settings = {"pending_timeout_seconds": 72 * 3600.0, "start_timeout_seconds": 120.0}
         self.lock = threading.RLock()
-        self._clients: dict[tuple[str, str], object] = {}
         # Migrate the template DB now, in the background, so the first environment starts in seconds.
         threading.Thread(target=self._warm_template, daemon=True).start()
 
@@ -79,13 +76,7 @@ class MwaaEmulator:
 
     # ---- AWS clients against the local cloud itself ----
     def client(self, service: str, region: str):
-        key = (service, region)
-        with self.lock:
-            if key not in self._clients:
-                self._clients[key] = boto3.session.Session().client(
-                    service, region_name=region, endpoint_url=self.endpoint, aws_access_key_id="testing",
-                    aws_secret_access_key="testing", config=Config(retries={"max_attempts": 2}, inject_host_prefix=False))
-            return self._clients[key]
+        return local_aws.client(self.endpoint, service, region)
 
     def aws_env(self, region: str) -> dict[str, str]:
         """What tasks in the environment see: the local cloud as their AWS, like an execution role on MWAA."""
@@ -174,7 +165,7 @@ class MwaaEmulator:
             if name in self.envs:
                 raise invalid(f"Environment {name} already exists.")
         vpc_id = self.validate_resources(cfg, region)
-        env = Environment(name=name, region=region, account=ACCOUNT, config=cfg, vpc_id=vpc_id,
+        env = Environment(name=name, region=region, account=local_aws.ACCOUNT_ID, config=cfg, vpc_id=vpc_id,
                           tags=dict(request.get("Tags") or {}))
         env.database_service = service_name(region)
         if cfg["WebserverAccessMode"] == "PRIVATE_ONLY":
@@ -285,7 +276,7 @@ class MwaaEmulator:
         env = self.available(name)
         runtime = self.runtimes[env.name]
         return {"WebToken": runtime.token(), "WebServerHostname": env.webserver_url,
-                "IamIdentity": f"arn:aws:iam::{ACCOUNT}:root", "AirflowIdentity": "admin"}
+                "IamIdentity": f"arn:aws:iam::{local_aws.ACCOUNT_ID}:root", "AirflowIdentity": "admin"}
 
     def invoke_rest_api(self, name: str, body: dict) -> dict:
         env = self.available(name)
@@ -426,7 +417,7 @@ class MwaaEmulator:
                 except botocore.exceptions.ClientError:
                     pass  # kept from an earlier environment of the same name, as on AWS
         task_logs = cfg["LoggingConfiguration"]["TaskLogs"]
-        task_group_arn = (f"arn:aws:logs:{env.region}:{ACCOUNT}:log-group:{env.log_group('TaskLogs')}"
+        task_group_arn = (f"arn:aws:logs:{env.region}:{local_aws.ACCOUNT_ID}:log-group:{env.log_group('TaskLogs')}"
                           if task_logs["Enabled"] else None)
         sync = DagSync(self.client("s3", env.region), bucket_name(cfg["SourceBucketArn"]), cfg["DagS3Path"], home / "dags")
         sync.start()
