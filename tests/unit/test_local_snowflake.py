@@ -106,6 +106,7 @@ def test_snowflake_down_fails_fast_with_a_timeout_set(cloud_with_snowflake):
     assert time.monotonic() - started < 15
 
 
+@pytest.mark.localcloud  # up() gets as far as starting a service
 def test_a_taken_fixed_port_is_one_line_error(fresh_state, monkeypatch):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -52,6 +52,7 @@ def test_a_port_answering_with_another_token_is_not_ours(local_cloud, fresh_stat
         localcloud.require()
 
 
+@pytest.mark.localcloud  # up() gets as far as starting a service
 def test_fixed_port_already_taken_is_one_clear_error(fresh_state, monkeypatch):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -62,6 +63,7 @@ def test_fixed_port_already_taken_is_one_clear_error(fresh_state, monkeypatch):
     assert "\n" not in str(err.value)
 
 
+@pytest.mark.localcloud  # up() gets as far as starting a service
 def test_fixed_port_must_be_a_number(fresh_state, monkeypatch):
     monkeypatch.setenv("WORKBOOK_AWS_PORT", "http")
     with pytest.raises(WorkbookError, match="not a port number"):
