@@ -74,12 +74,11 @@ def pytest_collection_finish(session):
     if not notebook_items or session.config.option.collectonly:
         return
     session.items[:] = [i for i in session.items if i not in notebook_items] + notebook_items
-    from helpers.notebooks import workbook_notebooks
-    from helpers.testkit import budgets, lanes
+    from helpers.testkit import lanes
 
-    selected = os.environ.get("WORKBOOK_TEST_NOTEBOOKS", "").replace(",", " ").split()
-    names = [n for n in workbook_notebooks() if n != budgets.CLEAN_UP and (not selected or n in selected)]
-    session.config.workbook_lanes = lanes.Background(lanes=1 if selected else None, names=names, echo=_echo)
+    one_notebook = bool(os.environ.get("WORKBOOK_TEST_NOTEBOOKS"))
+    session.config.workbook_lanes = lanes.Background(lanes=1 if one_notebook else None, names=lanes.selected_notebooks(),
+                                                     echo=_echo)
 
 
 def _echo(line: str) -> None:

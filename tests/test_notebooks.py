@@ -6,18 +6,15 @@ its time budget; 99_clean_up closes each lane and proves nothing is left. See he
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-from helpers.notebooks import workbook_notebooks
 from helpers.paths import NOTEBOOKS_DIR
 from helpers.testkit import budgets, compare, lanes
 
 pytestmark = pytest.mark.notebooks
-SELECTED = os.environ.get("WORKBOOK_TEST_NOTEBOOKS", "").replace(",", " ").split()
-NOTEBOOKS = [n for n in workbook_notebooks() if n != budgets.CLEAN_UP and (not SELECTED or n in SELECTED)]
+NOTEBOOKS = lanes.selected_notebooks()
 
 
 @pytest.fixture(scope="session")

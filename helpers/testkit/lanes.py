@@ -34,6 +34,14 @@ GB = 1024 ** 3
 LANE_MEMORY_GB = 4  # one lane peaks at about 3.7 GB (notebook 02, three environments)
 
 
+def selected_notebooks() -> list[str]:
+    """The notebooks `make test` executes: all but 99 (which closes each lane), or those of `make test NB=...`."""
+    from helpers.notebooks import workbook_notebooks
+
+    chosen = os.environ.get("WORKBOOK_TEST_NOTEBOOKS", "").replace(",", " ").split()
+    return [n for n in workbook_notebooks() if n != budgets.CLEAN_UP and (not chosen or n in chosen)]
+
+
 def default_lanes(notebooks: int) -> int:
     if os.environ.get("WORKBOOK_TEST_LANES"):
         return max(1, int(os.environ["WORKBOOK_TEST_LANES"]))
