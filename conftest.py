@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -77,12 +76,14 @@ def pytest_collection_finish(session):
     from helpers.testkit import lanes
 
     one_notebook = bool(os.environ.get("WORKBOOK_TEST_NOTEBOOKS"))
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+
+    def echo(line: str) -> None:  # progress in CI logs: the reporter writes to the terminal pytest's capture spares
+        if reporter is not None:
+            reporter.write_line(f"[notebooks] {line}")
+
     session.config.workbook_lanes = lanes.Background(lanes=1 if one_notebook else None, names=lanes.selected_notebooks(),
-                                                     echo=_echo)
-
-
-def _echo(line: str) -> None:
-    print(f"\n[notebooks] {line}", file=sys.__stdout__, flush=True)  # progress in CI logs while pytest captures
+                                                     echo=echo)
 
 
 
