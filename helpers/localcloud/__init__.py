@@ -126,9 +126,16 @@ def _stop_strays() -> dict[str, int]:
     """Stop every stray (see `strays`; call it when no gateway runs) and forget the process records.
     Returns how many were stopped, by environment."""
     found = strays({})
-    for path in processes.records(_dir()):
-        processes.stop_record(path)
-    processes.stop_found(processes.processes_under(_dir() / "mwaa"))
+    recorded = processes.records(_dir())
+    pairs = [p for record in recorded.values() for p in record["processes"].values()]
+    for proc in processes.processes_under(_dir() / "mwaa"):
+        try:
+            pairs.append((proc.pid, proc.create_time()))
+        except processes.psutil.NoSuchProcess:
+            pass
+    processes.stop_all(pairs)  # all at once: one grace period, however many environments
+    for path in recorded:
+        path.unlink(missing_ok=True)
     return {environment: len(pids) for environment, pids in found.items()}
 
 

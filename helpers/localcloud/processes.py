@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import psutil
@@ -65,8 +66,11 @@ def start_reaper(interval: float = 1.0) -> threading.Thread:
     """A daemon thread that keeps collecting exited spawned processes (long-lived servers that spawn others)."""
     def loop():
         while True:
-            reap_finished()
-            threading.Event().wait(interval)
+            try:
+                reap_finished()
+            except Exception:  # noqa: BLE001  (a reaper that dies would leave every later child a zombie)
+                pass
+            time.sleep(interval)
 
     thread = threading.Thread(target=loop, name="reap-children", daemon=True)
     thread.start()
@@ -113,7 +117,7 @@ def stop_all(processes: list[tuple[int, float]], grace: float = GRACE_SECONDS) -
             proc.send_signal(signal.SIGTERM)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             pass
-    _, alive = psutil.wait_procs(list(family.values()), timeout=grace)
+    alive = _wait_gone(list(family.values()), grace)
     if alive:
         for proc in leaders:
             _signal_group(proc, signal.SIGKILL)
@@ -122,9 +126,28 @@ def stop_all(processes: list[tuple[int, float]], grace: float = GRACE_SECONDS) -
                 proc.kill()
             except (psutil.NoSuchProcess, psutil.AccessDenied):
                 pass
-        psutil.wait_procs(alive, timeout=5)
+        _wait_gone(alive, 5)
     reap_finished()
     return len(leaders)
+
+
+def _wait_gone(procs: list[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """Wait until each process has exited; returns those still running. An exited process that nobody has collected
+    yet (a zombie: an orphan waits for init to do it, which may take long) counts as exited."""
+    deadline = time.monotonic() + timeout
+    while True:
+        psutil.wait_procs(procs, timeout=0)  # collects our own children
+        alive = [p for p in procs if _running(p)]
+        if not alive or time.monotonic() >= deadline:
+            return alive
+        time.sleep(0.1)
+
+
+def _running(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def _children(proc: psutil.Process) -> list[psutil.Process]:

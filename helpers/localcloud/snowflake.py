@@ -113,7 +113,10 @@ class SnowflakeService(ProcessService):
                 "--region", settings().region, "--log-file", str(state_dir / "logs" / f"{self.name}.log")]
 
     def probe(self, record: Record) -> bool | None:
-        context = ssl.create_default_context(cafile=str(folder() / "cert.pem"))
+        cert = folder() / "cert.pem"
+        if not cert.exists():
+            return None  # not made yet: nothing of ours can answer
+        context = ssl.create_default_context(cafile=str(cert))
         return probe_health(f"https://{HOST}:{record.port}/_workbook/health", record.token, context)
 
     def exports(self, record: Record) -> dict[str, str]:
