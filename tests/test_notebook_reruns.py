@@ -13,13 +13,9 @@ SEQUENCE = ["00_getting_started", "00_getting_started", "01_create_environment",
 
 
 @pytest.mark.timeout(3300)
-def test_notebooks_run_twice_in_a_row_then_clean_up(tmp_path, monkeypatch):
-    monkeypatch.setenv("WORKBOOK_STATE_DIR", str(tmp_path / "state"))  # the kernels inherit it
-    monkeypatch.setenv("WORKBOOK_HEADLESS", "1")
-    try:
-        for step, name in enumerate(SEQUENCE):
-            row = run_notebook(name, timeout=600, output=tmp_path / f"{step}-{name}.ipynb")
-            assert row["status"] == "ok", f"run {step} of {name}: {row.get('error')}"
-        assert localcloud.running() == {}  # 99 stopped the local cloud
-    finally:
-        localcloud.down()
+def test_notebooks_run_twice_in_a_row_then_clean_up(fresh_state, tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBOOK_HEADLESS", "1")  # the kernels inherit it, and fresh_state's WORKBOOK_STATE_DIR
+    for step, name in enumerate(SEQUENCE):
+        row = run_notebook(name, timeout=600, output=tmp_path / f"{step}-{name}.ipynb")
+        assert row["status"] == "ok", f"run {step} of {name}: {row.get('error')}"
+    assert localcloud.running() == {}  # 99 stopped the local cloud

@@ -165,7 +165,16 @@ class AwsService(ProcessService):
         return {"AWS_ENDPOINT_URL": record.url}
 
 
-from helpers.localcloud.snowflake import SnowflakeService  # noqa: E402  (it subclasses ProcessService above)
+_REGISTRY: dict[str, ProcessService] = {}
 
-# In start order: Snowflake reads S3 stages from the AWS service.
-SERVICES: dict[str, ProcessService] = {service.name: service for service in (AwsService(), SnowflakeService())}
+
+def __getattr__(name: str):
+    """`SERVICES`, in start order (Snowflake reads S3 stages from the AWS service). Made on first use: the Snowflake
+    service's module subclasses `ProcessService` from this one, and either may be imported first."""
+    if name != "SERVICES":
+        raise AttributeError(name)
+    if not _REGISTRY:
+        from helpers.localcloud.snowflake import SnowflakeService
+
+        _REGISTRY.update({service.name: service for service in (AwsService(), SnowflakeService())})
+    return _REGISTRY
