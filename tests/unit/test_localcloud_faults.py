@@ -168,7 +168,8 @@ def test_a_snowflake_that_fails_to_start_stops_the_gateway_this_up_started(fresh
 
 
 def test_the_emulator_side_imports_no_client_module():
-    code = ("import sys, helpers.localcloud.emulators.mwaa.runtime, helpers.localcloud.gateway; "
+    code = ("import sys, helpers.localcloud.gateway, helpers.localcloud.emulators.mwaa, helpers.localcloud.emulators.glue, "
+            "helpers.localcloud.emulators.lambda_runner, helpers.localcloud.emulators.moto_fixes; "
             "print(' '.join(sorted(m for m in sys.modules if m.startswith('helpers'))))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, timeout=120,
                           env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
