@@ -105,7 +105,7 @@ def strays(records: dict[str, Record] | None = None) -> dict[str, list[int]]:
         import psutil
 
         root = psutil.Process(gateway.pid)
-        owned = {root.pid, *(p.pid for p in processes._children(root))}
+        owned = {root.pid, *(p.pid for p in processes.descendants(root))}
     found: dict[str, set[int]] = {}
     for record in processes.records(_dir()).values():
         for pid, _ in processes.alive(record).values():

@@ -108,7 +108,7 @@ def stop_all(processes: list[tuple[int, float]], grace: float = GRACE_SECONDS) -
         if is_same_process(pid, create_time):
             proc = psutil.Process(pid)
             leaders.append(proc)
-            for member in (proc, *_children(proc)):
+            for member in (proc, *descendants(proc)):
                 family[member.pid] = member
     for proc in leaders:
         _signal_group(proc, signal.SIGTERM)
@@ -150,7 +150,7 @@ def _running(proc: psutil.Process) -> bool:
         return False
 
 
-def _children(proc: psutil.Process) -> list[psutil.Process]:
+def descendants(proc: psutil.Process) -> list[psutil.Process]:
     try:
         return proc.children(recursive=True)
     except (psutil.NoSuchProcess, psutil.AccessDenied):
