@@ -22,18 +22,9 @@ CSV = (b'"ride_id","station_id","started_at"\n'
 
 
 @pytest.fixture(scope="module")
-def cloud_with_snowflake(tmp_path_factory):
-    """One local cloud for this module (a fresh one per test would cost seconds each)."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("WORKBOOK_STATE_DIR", str(tmp_path_factory.mktemp("snowflake") / "state"))
-        for var in ("WORKBOOK_TARGET", "WORKBOOK_REGION", "WORKBOOK_AWS_PORT", "WORKBOOK_SNOWFLAKE_PORT", "AWS_PROFILE"):
-            patch.delenv(var, raising=False)
-        records = localcloud.up(quiet=True)
-        patch.setenv("REQUESTS_CA_BUNDLE", localcloud.exports()["REQUESTS_CA_BUNDLE"])  # what the connector trusts
-        try:
-            yield records["snowflake"]
-        finally:
-            localcloud.down()
+def cloud_with_snowflake(module_cloud):
+    module_cloud.patch.setenv("REQUESTS_CA_BUNDLE", localcloud.exports()["REQUESTS_CA_BUNDLE"])  # what the connector trusts
+    return module_cloud.records["snowflake"]
 
 
 def _connect(record, timeout: int = 30):

@@ -39,7 +39,7 @@ def test_stale_state_is_replaced(local_cloud, capsys):
     procs.stop(local_cloud.pid, local_cloud.create_time)  # dies behind the workbook's back
     new = localcloud.up()["aws"]
     assert new.pid != local_cloud.pid
-    assert "gone or not ours" in capsys.readouterr().out
+    assert "from an earlier run is gone (pid" in capsys.readouterr().out
 
 
 def test_a_port_answering_with_another_token_is_not_ours(local_cloud, fresh_state):

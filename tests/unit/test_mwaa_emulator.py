@@ -18,25 +18,17 @@ NB = "tests-mwaa"
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    """One local cloud for the module, with MWAA prerequisites and an EventBridge rule -> SQS queue for events."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("WORKBOOK_STATE_DIR", str(tmp_path_factory.mktemp("mwaa-state")))
-        for var in ("WORKBOOK_TARGET", "WORKBOOK_AWS_PORT", "WORKBOOK_MWAA_ENVIRONMENT"):
-            mp.delenv(var, raising=False)
-        localcloud.up(quiet=True)
-        try:
-            prereq = mwaa.create_prerequisites(NB, "tests-env")
-            s3.upload_dag(prereq.bucket, "hello_mwaa.py")
-            sqs, events = cloud.client("sqs"), cloud.client("events")
-            queue = sqs.create_queue(QueueName="mwaa-events")["QueueUrl"]
-            queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-            events.put_rule(Name="mwaa-status", EventPattern=json.dumps(
-                {"source": ["aws.airflow"], "detail-type": ["MWAA Environment Status Change"]}))
-            events.put_targets(Rule="mwaa-status", Targets=[{"Id": "queue", "Arn": queue_arn}])
-            yield {"prereq": prereq, "queue": queue}
-        finally:
-            localcloud.down()
+def stack(module_cloud):
+    """The module's local cloud, with MWAA prerequisites and an EventBridge rule -> SQS queue for events."""
+    prereq = mwaa.create_prerequisites(NB, "tests-env")
+    s3.upload_dag(prereq.bucket, "hello_mwaa.py")
+    sqs, events = cloud.client("sqs"), cloud.client("events")
+    queue = sqs.create_queue(QueueName="mwaa-events")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="mwaa-status", EventPattern=json.dumps(
+        {"source": ["aws.airflow"], "detail-type": ["MWAA Environment Status Change"]}))
+    events.put_targets(Rule="mwaa-status", Targets=[{"Id": "queue", "Arn": queue_arn}])
+    return {"prereq": prereq, "queue": queue}
 
 
 def events_for(stack, name: str, wanted: int, timeout: float = 30) -> list[dict]:

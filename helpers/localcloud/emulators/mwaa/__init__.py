@@ -43,7 +43,7 @@ from helpers.localcloud.emulators.mwaa.model import (
     version_tuple,
     with_defaults,
 )
-from helpers.localcloud.emulators.mwaa.runtime import AirflowRuntime, template_db
+from helpers.localcloud.emulators.mwaa.runtime import AirflowRuntime, fresh_home, template_db
 from helpers.paths import cache_dir
 
 CLI_COMMANDS = {"dags", "tasks", "variables", "pools", "version", "config", "providers", "cheat-sheet", "info"}
@@ -359,6 +359,7 @@ class MwaaEmulator:
 
     def _create(self, env: Environment) -> None:
         try:
+            fresh_home(self.root / env.name, self.root.parent)  # nothing of an earlier environment of this name is reused
             if env.config["EndpointManagement"] == "CUSTOMER":
                 self.set_status(env, "PENDING")
                 deadline = time.monotonic() + self.settings["pending_timeout_seconds"]
