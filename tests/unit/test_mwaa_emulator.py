@@ -201,9 +201,10 @@ def _lifecycle(stack, name):
     assert err.value.response["RestApiStatusCode"] == 404
 
     # A DAG file that does not import: wait_for_dag's timeout names the file and the error.
-    cloud.client("s3").put_object(Bucket=stack["prereq"].bucket, Key="dags/broken_dag.py", Body=b"def broken(:\n")
+    cloud.client("s3").put_object(Bucket=stack["prereq"].bucket, Key="dags/broken_dag.py", Body=b"from airflow.sdk import dag\n\ndef broken(:\n")
+    wait_until(lambda: any(name == "broken_dag.py" for name, _ in api.import_errors()), 90, "the import error parsed")
     with pytest.raises(WorkbookError) as err:
-        api.wait_for_dag("broken_dag", timeout=15)
+        api.wait_for_dag("broken_dag", timeout=2)
     assert "Import error in broken_dag.py" in str(err.value) and "SyntaxError" in str(err.value), str(err.value)
     cloud.client("s3").delete_object(Bucket=stack["prereq"].bucket, Key="dags/broken_dag.py")
 
