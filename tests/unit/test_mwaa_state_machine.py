@@ -41,8 +41,10 @@ class FakeRuntime:
     url = "http://127.0.0.1:1"
 
     def start(self, options, task_log_group_arn=None, log_level="INFO"):
-        self.running = True  # processes exist from the first spawn on
+        # Like AirflowRuntime.start, components are spawned one after another: a stop() in between leaves the later ones.
+        self.running = True
         FakeRuntime.start_gate.wait(30)
+        self.running = True
 
     def stop(self):
         self.running = False
