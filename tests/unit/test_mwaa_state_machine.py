@@ -452,3 +452,18 @@ def test_wait_for_run_reports_the_failed_task_not_a_log_stream_timeout(monkeypat
     with pytest.raises(WorkbookError, match=r"^DAG run d r failed: task sense is failed, after it started\. Its task logs"):
         api.wait_for_run("d", "r", timeout=5)
 
+
+
+def test_the_cloudformation_network_validates_without_a_warning(local):
+    """Notebook 02's VPC (helpers/cloudformation/cfn-vpc-private.yaml): private route table, VPC endpoints."""
+    from helpers import shared_vpc
+
+    outputs = shared_vpc.deploy_network()
+    mw = client(local)
+    mw.create_environment(**shared_vpc.environment_request("cfn-net", outputs, local["prereq"], "PRIVATE_ONLY"))
+    try:
+        env = mw.get_environment(Name="cfn-net")["Environment"]
+        assert env["Status"] in ("CREATING", "PENDING")
+        assert "localmwaa:warning" not in env["Tags"]
+    finally:
+        delete_and_wait(local, "cfn-net")
