@@ -55,7 +55,7 @@ def _create(prereq) -> None:
 def test_a_killed_gateway_leaves_nothing_behind_and_the_next_environment_starts_afresh(local_cloud, fresh_state):
     prereq = mwaa.create_prerequisites("tests-faults", ENV)
     _create(prereq)
-    home = fresh_state / "localcloud" / "mwaa" / ENV / "airflow"
+    home = fresh_state / "localcloud" / "mwaa" / ENV / "us-east-1" / "airflow"  # mwaa/<name>/<region>
     recorded = _recorded(fresh_state)
     assert set(recorded) == {"api-server", "scheduler", "dag-processor", "triggerer"}
     assert all(processes.is_same_process(*p) for p in recorded.values())

@@ -48,7 +48,8 @@ def fresh_home(folder: Path, localcloud_dir: Path | None = None) -> None:
 
 
 def _record_path(localcloud_dir: Path, environment_folder: Path) -> Path:
-    return processes.records_dir(localcloud_dir) / f"airflow-{environment_folder.name}.json"
+    # an environment's folder is mwaa/<name>/<region>: both parts, or two regions' environments share a record
+    return processes.records_dir(localcloud_dir) / f"airflow-{environment_folder.parent.name}-{environment_folder.name}.json"
 
 
 def template_db(cache_dir: Path) -> Path:
@@ -144,7 +145,8 @@ class AirflowRuntime:
             proc = processes.spawn([sys.executable, "-m", "airflow", *args], self.home / "logs" / f"{name}.log", env=env,
                                    cwd=self.home)
             self.processes[name] = (proc.pid, proc.create_time())
-            processes.write_record(self.record, f"airflow:{self.home.parent.name}", self.processes, home=str(self.home))
+            processes.write_record(self.record, f"airflow:{self.home.parent.parent.name}/{self.home.parent.name}", self.processes,
+                                   home=str(self.home))
 
     def exited(self) -> str | None:
         """The first component that died, with the last line of its log; None while all run."""
