@@ -16,3 +16,12 @@ def test_a_hand_edited_figure_is_caught(tmp_path, monkeypatch):
     readme.write_text(text.replace(table, table.replace("|", "| 42 s", 1)))
     monkeypatch.setattr(measured, "README", readme)
     assert measured.main(["check"]) == 1
+
+
+def test_recorded_local_mwaa_figures_are_within_their_budgets():
+    bench = measured._load("benchmark.json")
+    if bench is None:
+        return  # nothing recorded yet: the README says so
+    assert bench["create_to_available_s"] <= 30, "CreateEnvironment -> AVAILABLE over its 30 s budget"
+    assert bench["dag_upload_to_listed_s"] <= 5
+    assert bench["idle_memory_pss_mb"] <= 1500 and bench["idle_cpu_percent_of_core"] <= 15
