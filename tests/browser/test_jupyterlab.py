@@ -17,8 +17,6 @@ from helpers import procs
 from helpers.paths import NOTEBOOKS_DIR, REPO_ROOT
 from tests.browser.conftest import screenshot
 
-pytestmark = pytest.mark.browser
-
 KERNEL = "MWAA Workbook (Airflow 3.3.1)"
 NOTEBOOK = "00_getting_started.ipynb"
 # Run through the UI up to Step 3's checkpoint: the local cloud started by the kernel, a bucket with a DAG.
@@ -93,6 +91,7 @@ def jupyterlab(tmp_path):
     assert hashlib.sha256((NOTEBOOKS_DIR / NOTEBOOK).read_bytes()).hexdigest() == notebook_before, "the notebook was rewritten"
 
 
+@pytest.mark.browser
 def test_notebook_00_runs_to_a_checkpoint_in_jupyterlab(jupyterlab, page):
     url, token = jupyterlab
     page.goto(f"{url}/lab?token={token}")
