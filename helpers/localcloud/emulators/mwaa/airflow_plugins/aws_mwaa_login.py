@@ -4,7 +4,8 @@ On MWAA with Airflow 3 a browser signs in with `POST https://<WebServerHostname>
 form field `token` = the WebToken from CreateWebLoginToken; the answer puts the session token in the `_token`
 cookie. The local MWAA's WebToken is an Airflow JWT, so here the route checks it with Airflow's own auth manager,
 sets a fresh session token as `_token` (as Airflow's login does) and redirects to the UI. A plain link works too
-locally (`GET ...?token=`), so a notebook can show one; on AWS the route takes POST only.
+locally (`GET ...?token=`), so a notebook can show one; on AWS the route takes POST only. Also emulated: the local
+WebToken lasts as long as Airflow's JWTs ([api_auth] jwt_expiration_time, 24 h), where MWAA's lasts 60 s.
 
 Airflow reserves `/pluginsv2` for Airflow 2 (Flask) plugins and will not mount a plugin's FastAPI app there, so
 this is a root middleware that answers that one path and hands every other request on.
