@@ -90,7 +90,7 @@ def test_airflow_ui_signed_in_through_the_workbook_link(environment, page):
     screenshot(page, "airflow_dags.png")
 
     page.goto(f"{base}/dags/{DAG}/runs/{urllib.parse.quote(run_id)}")
-    for task in ("greet", "list_dag_files", "summarize"):
-        page.get_by_text(task, exact=True).first.wait_for(timeout=30_000)
+    for task in ("greet", "list_dag_files", "summarize"):  # the run's column in the grid, one state badge per task
+        page.locator(f'[data-testid="grid-{run_id}-{task}"] [data-testid="task-state-badge"]').wait_for(timeout=30_000)
     page.get_by_text("success").first.wait_for(timeout=10_000)
     screenshot(page, "airflow_grid.png")
