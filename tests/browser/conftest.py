@@ -26,10 +26,6 @@ def chromium_path() -> str | None:
     return next((found for name in ("chromium", "chromium-browser", "google-chrome") if (found := shutil.which(name))), None)
 
 
-def pytest_configure(config):
-    config.addinivalue_line("markers", "browser: drives a real Chromium (tests/browser); skipped when there is none")
-
-
 def pytest_collection_modifyitems(config, items):
     if chromium_path():
         return

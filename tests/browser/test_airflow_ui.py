@@ -15,6 +15,8 @@ import pytest
 
 from tests.browser.conftest import screenshot
 
+pytestmark = pytest.mark.localcloud  # the module's environment runs in its own local cloud
+
 ENV = "browser-ui"
 DAG = "hello_mwaa"
 

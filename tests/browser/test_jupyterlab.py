@@ -92,6 +92,7 @@ def jupyterlab(tmp_path):
 
 
 @pytest.mark.browser
+@pytest.mark.localcloud  # the kernel starts one (its own state folder)
 def test_notebook_00_runs_to_a_checkpoint_in_jupyterlab(jupyterlab, page):
     url, token = jupyterlab
     page.goto(f"{url}/lab?token={token}")
