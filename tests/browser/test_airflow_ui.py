@@ -38,7 +38,11 @@ def environment(tmp_path_factory):
             api = mwaa.AirflowApi(ENV)
             api.wait_for_dag(DAG, timeout=60)
             run_id, state = api.run(DAG, conf={"bucket": prereq.bucket}, timeout=120)
-            assert state == "success"
+            if state != "success":
+                tis = api.task_instances(DAG, run_id)
+                failed = tis[tis.state != "success"].task.tolist()
+                log = api.task_log(DAG, run_id, failed[0])[-5:] if failed else []
+                pytest.fail(f"{DAG} run {state}: {tis[['task', 'state']].to_dict('records')}; last log lines: {log}")
             yield ENV, run_id
         finally:
             try:
