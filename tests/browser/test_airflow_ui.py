@@ -1,6 +1,7 @@
 """The local MWAA's Airflow UI, signed in as on MWAA: CreateWebLoginToken, then /pluginsv2/aws_mwaa/login.
 
-One environment for the module (created as helpers/benchmark.py does, in its own state folder), deleted at the end.
+One environment for the module (created as helpers/benchmark.py does, in the module's own local cloud), deleted at
+the end.
 """
 
 from __future__ import annotations
@@ -15,40 +16,32 @@ import pytest
 
 from tests.browser.conftest import screenshot
 
-pytestmark = pytest.mark.localcloud  # the module's environment runs in its own local cloud
-
 ENV = "browser-ui"
 DAG = "hello_mwaa"
 
 
 @pytest.fixture(scope="module")
-def environment(tmp_path_factory):
+def environment(module_cloud):
     """An AVAILABLE local MWAA environment with hello_mwaa uploaded and one successful run: (name, run id)."""
-    from helpers import localcloud, mwaa, s3
+    from helpers import mwaa, s3
 
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("WORKBOOK_STATE_DIR", str(tmp_path_factory.mktemp("state")))
-        try:
-            localcloud.up(quiet=True)
-            prereq = mwaa.create_prerequisites("browser", ENV)
-            # No CloudWatch task logs: the UI reads them from disk, and the run need not wait for their upload.
-            mwaa.create_environment(mwaa.environment_request(ENV, prereq, "browser", LoggingConfiguration={}))
-            mwaa.wait_for_status(ENV, "AVAILABLE", timeout=180)
-            s3.upload_dag(prereq.bucket, f"{DAG}.py")
-            api = mwaa.AirflowApi(ENV)
-            api.wait_for_dag(DAG, timeout=60)
-            run_id, state = api.run(DAG, conf={"bucket": prereq.bucket}, timeout=120)
-            if state != "success":
-                tis = api.task_instances(DAG, run_id)
-                failed = tis[tis.state != "success"].task.tolist()
-                log = api.task_log(DAG, run_id, failed[0])[-5:] if failed else []
-                pytest.fail(f"{DAG} run {state}: {tis[['task', 'state']].to_dict('records')}; last log lines: {log}")
-            yield ENV, run_id
-        finally:
-            try:
-                mwaa.delete_environment(ENV, timeout=60)
-            finally:
-                localcloud.down()
+    try:
+        prereq = mwaa.create_prerequisites("browser", ENV)
+        # No CloudWatch task logs: the UI reads them from disk, and the run need not wait for their upload.
+        mwaa.create_environment(mwaa.environment_request(ENV, prereq, "browser", LoggingConfiguration={}))
+        mwaa.wait_for_status(ENV, "AVAILABLE", timeout=180)
+        s3.upload_dag(prereq.bucket, f"{DAG}.py")
+        api = mwaa.AirflowApi(ENV)
+        api.wait_for_dag(DAG, timeout=60)
+        run_id, state = api.run(DAG, conf={"bucket": prereq.bucket}, timeout=120)
+        if state != "success":
+            tis = api.task_instances(DAG, run_id)
+            failed = tis[tis.state != "success"].task.tolist()
+            log = api.task_log(DAG, run_id, failed[0])[-5:] if failed else []
+            pytest.fail(f"{DAG} run {state}: {tis[['task', 'state']].to_dict('records')}; last log lines: {log}")
+        yield ENV, run_id
+    finally:
+        mwaa.delete_environment(ENV, timeout=60)
 
 
 def _login(url: str, data: bytes | None = None):

@@ -44,23 +44,22 @@ def test_lab_command_is_the_makefiles():
 
 
 @pytest.fixture
-def jupyterlab(tmp_path):
-    """JupyterLab as `make lab` starts it, on a free port with a known token; its kernel's local cloud is its own."""
-    from helpers import localcloud
-
-    state, token, port = tmp_path / "state", secrets.token_hex(16), procs.free_port()
+def jupyterlab(fresh_state, tmp_path):
+    """JupyterLab as `make lab` starts it, on a free port with a known token. Its kernel's local cloud is the test's
+    own (`fresh_state` sets WORKBOOK_STATE_DIR, which the kernel inherits, and stops that local cloud at the end)."""
+    token, port = secrets.token_hex(16), procs.free_port()
     settings = tmp_path / "lab-user-settings"
     # The learner's own JupyterLab settings and workspaces stay out of it; autosave off, so running cells
     # through the UI can never rewrite the committed notebook.
     (settings / "@jupyterlab" / "docmanager-extension").mkdir(parents=True)
     (settings / "@jupyterlab" / "docmanager-extension" / "plugin.jupyterlab-settings").write_text('{"autosave": false}')
     env = {key: value for key, value in os.environ.items() if key not in TEST_SESSION_VARS}
-    env.update(WORKBOOK_STATE_DIR=str(state), JUPYTERLAB_SETTINGS_DIR=str(settings),
-               JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "lab-workspaces"), JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"))
+    env.update(JUPYTERLAB_SETTINGS_DIR=str(settings), JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "lab-workspaces"),
+               JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"))
     command = lab_command() + [f"--port={port}", "--no-browser", f"--IdentityProvider.token={token}"]
     server = procs.spawn(command, tmp_path / "jupyterlab.log", env=env, cwd=REPO_ROOT)
-    state.mkdir(parents=True, exist_ok=True)
-    (state / "jupyterlab.json").write_text(json.dumps({"pid": server.pid, "create_time": server.create_time()}))
+    fresh_state.mkdir(parents=True, exist_ok=True)
+    (fresh_state / "jupyterlab.json").write_text(json.dumps({"pid": server.pid, "create_time": server.create_time()}))
     notebook_before = hashlib.sha256((NOTEBOOKS_DIR / NOTEBOOK).read_bytes()).hexdigest()
 
     def ready() -> bool:
@@ -80,19 +79,10 @@ def jupyterlab(tmp_path):
         yield f"http://127.0.0.1:{port}", token
     finally:
         procs.stop(server.pid, server.create_time())
-        previous = os.environ.get("WORKBOOK_STATE_DIR")
-        os.environ["WORKBOOK_STATE_DIR"] = str(state)
-        try:
-            localcloud.down()
-        finally:
-            os.environ["WORKBOOK_STATE_DIR"] = previous or ""
-            if previous is None:
-                del os.environ["WORKBOOK_STATE_DIR"]
     assert hashlib.sha256((NOTEBOOKS_DIR / NOTEBOOK).read_bytes()).hexdigest() == notebook_before, "the notebook was rewritten"
 
 
 @pytest.mark.browser
-@pytest.mark.localcloud  # the kernel starts one (its own state folder)
 def test_notebook_00_runs_to_a_checkpoint_in_jupyterlab(jupyterlab, page):
     url, token = jupyterlab
     page.goto(f"{url}/lab?token={token}")
