@@ -359,3 +359,35 @@ class AirflowApi:
 
     def delete_dag(self, dag_id: str) -> None:
         self.call("DELETE", f"/dags/{dag_id}")
+
+
+# ---- The Airflow UI, signed in through CreateWebLoginToken ----
+UI_LOGIN_PATH = "/pluginsv2/aws_mwaa/login"  # MWAA's Airflow 3 UI sign-in (Airflow 2's was /aws_mwaa/login)
+_AS_LINK = "background:none;border:none;padding:0;color:#0969da;text-decoration:underline;cursor:pointer;font:inherit"
+
+
+def login_link_html(hostname: str, token: str, local: bool, name: str) -> str:
+    """HTML for one clickable sign-in: a plain link locally, a POST form (styled as a link) on AWS."""
+    from html import escape
+    from urllib.parse import urlencode
+
+    text = f"Open the Airflow UI of {escape(name)}"
+    if local:
+        url = f"http://{hostname}{UI_LOGIN_PATH}?{urlencode({'token': token})}"
+        return f'<a href="{escape(url)}" target="_blank" rel="noopener">{text}</a> (local MWAA: emulated sign-in)'
+    # MWAA takes the token only as a POSTed form field, which a plain link cannot send.
+    return (f'<form method="post" action="https://{escape(hostname)}{UI_LOGIN_PATH}" target="_blank" style="display:inline">'
+            f'<input type="hidden" name="token" value="{escape(token)}">'
+            f'<button type="submit" style="{_AS_LINK}">{text}</button></form> '
+            "(the sign-in token lasts 60 s: run the cell again for a new one)")
+
+
+def airflow_ui_link(name: str):
+    """One link that opens the environment's Airflow UI signed in, as the MWAA console's "Open Airflow UI" does.
+
+    It carries a web login token from CreateWebLoginToken (a sign-in credential: do not share the output).
+    """
+    from IPython.display import HTML
+
+    answer = client().create_web_login_token(Name=name)
+    return HTML(login_link_html(answer["WebServerHostname"], answer["WebToken"], cloud.settings().is_local, name))

@@ -1,7 +1,7 @@
 """Notebook files: listing the workbook's notebooks and accepting executed outputs back into the repo.
 
     python -m helpers.notebooks accept [NAME ...]   # build/notebooks/NAME.ipynb -> notebooks/NAME.ipynb
-    python -m helpers.notebooks install-kernel      # the workbook's Jupyter kernel, inside the venv
+    python -m helpers.notebooks install-kernel      # the workbook's Jupyter kernel and JupyterLab settings, inside the venv
 
 Accepted notebooks keep outputs and execution counts (nbval compares them) and lose papermill's
 metadata and progress-bar noise, so a diff shows only what changed for the learner.
@@ -57,6 +57,9 @@ def accept(name: str) -> None:
 
 
 KERNEL_NAME = "mwaa-workbook"
+# JupyterLab's first screen otherwise opens with "Would you like to get notified about official Jupyter news?",
+# which covers part of the notebook and asks to fetch from a website this workbook never needs.
+LAB_SETTINGS = {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false"}}
 
 
 def install_kernel() -> None:
@@ -70,6 +73,20 @@ def install_kernel() -> None:
     # ipykernel warns on every start that TCP on loopback is unencrypted; that is noise on stderr here.
     spec["argv"] = [a for a in spec["argv"] if not a.startswith("--IPKernelApp.log_level")] + ["--IPKernelApp.log_level=ERROR"]
     (path / "kernel.json").write_text(json.dumps(spec, indent=1))
+    install_lab_settings(Path(sys.prefix))
+
+
+def install_lab_settings(prefix: Path) -> Path:
+    """The workbook's JupyterLab defaults, as overrides under the venv (a learner's own settings still win)."""
+    import json
+
+    path = prefix / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    overrides = json.loads(path.read_text()) if path.exists() else {}
+    for plugin, settings in LAB_SETTINGS.items():
+        overrides.setdefault(plugin, {}).update(settings)
+    path.write_text(json.dumps(overrides, indent=1) + "\n")
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -36,6 +36,8 @@ COMPONENTS = {
 HEALTH_KEYS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
 ADMIN = "admin"
 STOP_GRACE_SECONDS = 3.0  # then SIGKILL: a dag-processor was seen ignoring SIGTERM for 13 s
+# MWAA's UI sign-in route (/pluginsv2/aws_mwaa/login) as an Airflow plugin; see airflow_plugins/aws_mwaa_login.py.
+MWAA_PLUGINS = Path(__file__).with_name("airflow_plugins")
 
 
 def fresh_home(folder: Path, localcloud_dir: Path | None = None) -> None:
@@ -118,6 +120,7 @@ class AirflowRuntime:
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "120",
             "AIRFLOW__LOGGING__COLORED_CONSOLE_LOG": "False",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": log_level,
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(MWAA_PLUGINS),
         })
         if task_log_group_arn:
             # MWAA's own mechanism: Airflow's CloudWatch task handler, here writing to the local cloud.
