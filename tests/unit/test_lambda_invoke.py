@@ -270,3 +270,32 @@ def test_the_runner_endpoint_answers_bad_requests_with_one_json_line(lam):
         lambdas._runner("POST", {"QueueUrl": "http://q", "FunctionName": "t-nope", "Region": "us-east-1"})
     status, body = _runner("POST", "invoke", {"FunctionName": "t-echo", "Event": {"n": 9}})
     assert status == 200 and body["status"] == "ok" and body["result"]["event"] == {"n": 9}
+
+
+# --- acceptance: a DAG on the local MWAA (slow: starts an environment) -----------------------------------------------
+
+def test_a_dag_on_the_local_mwaa_creates_invokes_and_deletes_a_python_function(lam):
+    from helpers import mwaa, s3
+
+    env, dag_id = "tests-lambda-env", "lambda_invoke_function"
+    prereq = mwaa.create_prerequisites(NB, env)
+    mwaa.create_environment(mwaa.environment_request(env, prereq, NB))
+    try:
+        mwaa.wait_for_status(env, "AVAILABLE", timeout=300)
+        s3.upload_dag(prereq.bucket, f"{dag_id}.py")
+        api = mwaa.AirflowApi(env)
+        api.wait_for_dag(dag_id, timeout=120)
+        role = cloud.client("iam").get_role(RoleName=ROLE)["Role"]["Arn"]  # the function's role must exist: moto checks it
+        run_id, state = api.run(dag_id, {"role_arn": role, "function_name": "t-dag-function"}, timeout=300)
+        tasks = api.task_instances(dag_id, run_id)
+        failed = [t for t, st in zip(tasks.task, tasks.state, strict=True) if st == "failed"]
+        assert state == "success", {t: api.task_log(dag_id, run_id, t)[-5:] for t in failed}
+        assert set(tasks.state) == {"success"} and len(tasks) == 4
+        # The operator returns the payload's JSON text; the REST API's deserialized XCom is the object it holds.
+        assert api.xcom(dag_id, run_id, "invoke_lambda_function") == {"greeting": "Hello from Lambda", "event": {"run_id": run_id}}
+        log = api.task_log(dag_id, run_id, "invoke_lambda_function")
+        assert any(f"t-dag-function got {{'run_id': '{run_id}'}}" in line for line in log)  # the LogType=Tail lines
+        with pytest.raises(lam.exceptions.ResourceNotFoundException):
+            lam.get_function(FunctionName="t-dag-function")  # the teardown deleted it
+    finally:
+        mwaa.delete_environment(env, timeout=120)
