@@ -7,14 +7,15 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.8
 STAMP := $(VENV)/.workbook-installed
 
-.PHONY: help install run test lab lock accept bench clean
+.PHONY: help install run test test-fast lab lock accept bench measured clean
 
 help:
 	@echo "make run    run every notebook headless (NB=00_getting_started for one, TARGET=aws for AWS)"
-	@echo "make test   run the tests (helpers, DAG integrity, notebooks under nbval)"
+	@echo "make test   run the tests: helpers, DAG integrity, lint, browser, every notebook twice (NB=05_snowflake for one)"
+	@echo "make test-fast  unit, DAG integrity, lint and notebook skeleton tests; no local cloud (about 2 minutes)"
 	@echo "make lab    open the workbook in JupyterLab with its kernel"
 	@echo "make accept NB=...  copy executed outputs from build/notebooks back into notebooks/"
-	@echo "make bench  measure the local cloud and local MWAA (build/benchmark.json)"
+	@echo "make bench  measure the local MWAA and the notebook lanes, then regenerate the README's measured table"
 	@echo "make lock   re-resolve requirements/workbook.lock against the MWAA 3.3.1 constraints"
 	@echo "make clean  stop the local cloud and remove .workbook/ and build/"
 
@@ -34,8 +35,12 @@ $(STAMP): requirements/workbook.lock pyproject.toml
 run: install
 	$(BIN)/python -m helpers.runner $(if $(NB),--only $(NB)) $(if $(TARGET),--target $(TARGET))
 
+# NB=<notebook>: that notebook (both executions, then 99) and its unit tests (tests/notebook_budgets.toml)
 test: install
-	$(BIN)/python -m pytest
+	$(if $(NB),WORKBOOK_TEST_NOTEBOOKS=$(NB)) $(BIN)/python -m pytest
+
+test-fast: install
+	WORKBOOK_TEST_FAST=1 $(BIN)/python -m pytest -m "not notebooks and not localcloud and not browser"
 
 lab: install
 	$(BIN)/jupyter lab --ip 127.0.0.1 --notebook-dir notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
@@ -43,8 +48,15 @@ lab: install
 accept: install
 	$(BIN)/python -m helpers.notebooks accept $(NB)
 
+# Measurements behind the README's table: the local MWAA (build/benchmark.json), then lanes=1 vs lanes=2 on this
+# commit (build/lanes.json; about 30 minutes). `make measured` records build/*.json and rewrites the table.
 bench: install
 	$(BIN)/python -m helpers.benchmark
+	$(BIN)/python -m helpers.testkit.lanes compare
+	$(BIN)/python -m helpers.testkit.measured record
+
+measured: install
+	$(BIN)/python -m helpers.testkit.measured record
 
 lock: install
 	$(BIN)/python -m helpers.lock

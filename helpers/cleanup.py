@@ -7,6 +7,7 @@ import pandas as pd
 import psutil
 
 from helpers import cloud, iam, lambdas, mwaa, s3, stacks
+from helpers.localcloud.processes import processes_under
 from helpers.paths import state_dir
 from helpers.tags import tagged_resources
 
@@ -98,16 +99,8 @@ def delete_tagged(notebook: str | None = None) -> pd.DataFrame:
 
 def airflow_processes(environment: str | None = None) -> list[psutil.Process]:
     """Airflow processes of local MWAA environments (their working folder is under the workbook's state)."""
-    root = str(state_dir() / "localcloud" / "mwaa" / environment) if environment else str(state_dir())
-    found = []
-    for proc in psutil.process_iter(["cmdline", "cwd"]):
-        try:
-            cmd, cwd = " ".join(proc.info["cmdline"] or []), proc.info["cwd"] or ""
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-        if "airflow" in cmd and cwd.startswith(root):
-            found.append(proc)
-    return found
+    root = state_dir() / "localcloud" / "mwaa" / environment if environment else state_dir()
+    return processes_under(root)
 
 
 def listening_ports(processes: list[psutil.Process]) -> list[int]:

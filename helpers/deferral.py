@@ -65,7 +65,12 @@ def watch(api, dag_id: str, run_id: str, arrive_after: float, arrive: Callable[[
             if arrived_at is None and now >= arrive_after and ready:
                 arrive()
                 arrived_at = round(time.monotonic() - started, 2)
-            if arrived_at is not None and states and all(state in FINISHED for _, state in states):
+            if states and all(state in FINISHED for _, state in states):
+                if arrived_at is None:  # every task ended before the data was due, e.g. a sensor failed before deferring
+                    failed = [task for task, state in states if state not in ("success", "skipped")]
+                    raise WorkbookError(f"{dag_id} run {run_id} ended before its data arrived"
+                                        + (f": {', '.join(failed)} ended {dict(states)[failed[0]]}" if failed else "")
+                                        + "; see its task logs.")
                 break
             if now > timeout:
                 raise WorkbookError(f"{dag_id} run {run_id} did not finish within {timeout:.0f} s; see its task logs.")

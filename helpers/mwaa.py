@@ -23,6 +23,7 @@ WORKSHOP = "workshop"  # the notebook tag of the shared environment's resources
 WORKSHOP_ENVIRONMENT = "mwaa-workbook"
 FAILED = {"CREATE_FAILED", "UPDATE_FAILED", "UNAVAILABLE"}
 TASK_LOGS_INFO = {"TaskLogs": {"Enabled": True, "LogLevel": "INFO"}}
+DAG_SYNC_ERROR_TAG = "localmwaa:dag-sync-error"  # set by the local MWAA while it cannot copy DAGs from S3
 
 
 def client():
@@ -227,7 +228,24 @@ class AirflowApi:
             live = dags[(dags.dag_id == dag_id) & (~dags.is_stale)]
             return live.empty != present
 
-        return wait_until(listed, timeout, f"DAG {dag_id} {'listed' if present else 'removed'}", interval=0.5)
+        try:
+            return wait_until(listed, timeout, f"DAG {dag_id} {'listed' if present else 'removed'}", interval=0.5)
+        except WorkbookError as exc:
+            raise WorkbookError(" ".join([str(exc), *self.why_no_dags()])) from None
+
+    def import_errors(self) -> list[tuple[str, str]]:
+        """(file, first lines of the error) for every DAG file Airflow could not import."""
+        errors = self.call("GET", "/importErrors", {"limit": 100}).get("import_errors", [])
+        return [(e.get("filename", "?").rsplit("/", 1)[-1], " | ".join(
+            ln.strip() for ln in (e.get("stack_trace") or "").strip().splitlines()[-3:] if ln.strip())) for e in errors]
+
+    def why_no_dags(self) -> list[str]:
+        """What a learner can act on when a DAG does not show up: import errors, and a failing S3 sync (local MWAA)."""
+        reasons = [f"Import error in {name}: {error}" for name, error in self.import_errors()]
+        sync_error = describe(self.environment).get("Tags", {}).get(DAG_SYNC_ERROR_TAG)
+        if sync_error:
+            reasons.append(f"Copying DAGs from S3 fails: {sync_error}")
+        return reasons or ["Airflow reports no import error: check the DAG file is in the environment's DagS3Path."]
 
     def trigger(self, dag_id: str, conf: dict | None = None) -> str:
         """Unpause (MWAA pauses new DAGs) and trigger a run; returns its run id."""
@@ -246,11 +264,27 @@ class AirflowApi:
         wait_until(finished, timeout, f"DAG run {dag_id}", interval=1.0)
         if describe(self.environment)["LoggingConfiguration"].get("TaskLogs", {}).get("Enabled"):
             # Airflow uploads a task's log when the task process exits, possibly after the run is marked done:
-            # wait, so that a finished run's logs can be read straight away.
+            # wait, so that a finished run's logs can be read straight away. A task that never started has no log.
             tis = self.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
-            ran = sum(1 for ti in tis if ti["state"] in ("success", "failed"))
-            self.task_log_streams(dag_id, run_id, expected=ran, timeout=120)
+            ran = sum(1 for ti in tis if ti["state"] in ("success", "failed") and ti.get("start_date"))
+            try:
+                self.task_log_streams(dag_id, run_id, expected=ran, timeout=120)
+            except WorkbookError:
+                if state["state"] != "failed":
+                    raise
+                raise WorkbookError(self.failure(dag_id, run_id, tis) + " Its task logs did not all reach CloudWatch.") from None
         return state["state"]
+
+    @staticmethod
+    def failure(dag_id: str, run_id: str, tis: list[dict]) -> str:
+        """One line on a failed run: its first failed task and whether that task ever started."""
+        failed = sorted((ti for ti in tis if ti["state"] in ("failed", "upstream_failed")),
+                        key=lambda ti: (ti["state"] != "failed", ti.get("start_date") or "", ti["task_id"]))
+        if not failed:
+            return f"DAG run {dag_id} {run_id} failed with no failed task (see the run's note and the scheduler log)."
+        first = failed[0]
+        started = "after it started" if first.get("start_date") else "before it started (no task log exists)"
+        return f"DAG run {dag_id} {run_id} failed: task {first['task_id']} is {first['state']}, {started}."
 
     def run(self, dag_id: str, conf: dict | None = None, timeout: float = 300) -> tuple[str, str]:
         """Trigger and wait: (run id, final state)."""

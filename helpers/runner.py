@@ -55,7 +55,7 @@ def stderr_outputs(nb) -> list[str]:
             for index, cell in enumerate(nb.cells) for text in stderr_texts(cell.get("outputs", []))]
 
 
-def run_notebook(name: str, timeout: int, output: Path | None = None) -> dict:
+def run_notebook(name: str, timeout: int, output: Path | None = None, source: Path | None = None) -> dict:
     import nbformat
     import papermill
 
@@ -64,7 +64,7 @@ def run_notebook(name: str, timeout: int, output: Path | None = None) -> dict:
     row = {"notebook": name, "status": "ok", "seconds": 0.0}
     with PeakMemory() as memory:
         try:
-            papermill.execute_notebook(str(NOTEBOOKS_DIR / f"{name}.ipynb"), str(output), kernel_name=KERNEL_NAME,
+            papermill.execute_notebook(str(source or NOTEBOOKS_DIR / f"{name}.ipynb"), str(output), kernel_name=KERNEL_NAME,
                                        cwd=str(NOTEBOOKS_DIR), progress_bar=False, execution_timeout=timeout)
         except Exception as exc:  # papermill raises PapermillExecutionError with the cell's error
             status = "stopped" if getattr(exc, "ename", "") == "NotebookStopped" else "failed"

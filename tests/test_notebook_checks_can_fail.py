@@ -1,15 +1,19 @@
-"""The notebook layer of the tests must be able to fail: a probe notebook with known defects is run under
-the same pytest configuration (nbval, sanitizer, stderr rule) and each defect must fail its cell."""
+"""The notebook layer of the tests must be able to fail: probe notebooks with known defects go through what
+tests/test_notebooks.py uses (the headless runner, its stderr rule, the comparison with committed outputs and
+its sanitizer), and each defect must fail."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import nbformat
+import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-from helpers.paths import BUILD_DIR, REPO_ROOT
+from helpers.notebooks import KERNEL_NAME
+from helpers.paths import BUILD_DIR
+from helpers.runner import run_notebook
+from helpers.testkit.compare import compare
+
+PROBES = BUILD_DIR / "probe"
 
 
 def _cell(source, count, checked=False, expected=None):
@@ -18,23 +22,34 @@ def _cell(source, count, checked=False, expected=None):
     return cell
 
 
-def test_mismatch_error_stderr_and_workbook_error_each_fail():
-    probe = BUILD_DIR / "probe" / "probe_checks.ipynb"
-    probe.parent.mkdir(parents=True, exist_ok=True)
-    nb = new_notebook(metadata={"kernelspec": {"name": "mwaa-workbook", "display_name": "x", "language": "python"}})
-    nb.cells = [
+def _probe(name: str, *cells) -> tuple[dict, object]:
+    PROBES.mkdir(parents=True, exist_ok=True)
+    nb = new_notebook(metadata={"kernelspec": {"name": KERNEL_NAME, "display_name": "x", "language": "python"}})
+    nb.cells = list(cells)
+    source = PROBES / f"{name}.ipynb"
+    nbformat.write(nb, source)
+    output = PROBES / f"{name}.executed.ipynb"
+    return run_notebook(name, timeout=120, output=output, source=source), (output, source)
+
+
+def test_a_changed_output_fails_and_sanitized_ports_and_times_do_not():
+    row, (executed, committed) = _probe(
+        "probe_mismatch",
         _cell("print('port 127.0.0.1:5555 took 1.5 s')", 1, checked=True, expected="port 127.0.0.1:80 took 9 s\n"),
         _cell("print('hello')", 2, checked=True, expected="goodbye\n"),
-        _cell("raise ValueError('boom')", 3),
-        _cell("import sys; print('careful', file=sys.stderr)", 4),
-        _cell("from helpers.errors import WorkbookError, show_errors_as_one_line\n"
-              "show_errors_as_one_line()\nraise WorkbookError('start the local cloud')", 5),
-    ]
-    nbformat.write(nb, probe)
-    done = subprocess.run([sys.executable, "-m", "pytest", str(probe), "-q", "-p", "no:randomly", "-rf"],
-                          capture_output=True, text=True, cwd=REPO_ROOT, timeout=300)
-    out = done.stdout
-    assert "4 failed, 1 passed" in out, out[-3000:]
-    assert "probe_checks.ipynb::Cell 0 -" not in out  # sanitized ports and times compare equal
-    assert "wrote to stderr: careful" in out
-    assert "WorkbookError: start the local cloud" in out
+        _cell("print('not compared')", 3, expected="anything\n"))
+    assert row["status"] == "ok", row
+    mismatches = compare(executed, committed)
+    assert [m.cell for m in mismatches] == [1], mismatches
+    assert mismatches[0].expected == "goodbye\n" and mismatches[0].got == "hello\n"
+
+
+@pytest.mark.parametrize(("source", "expected"), [
+    ("raise ValueError('boom')", "ValueError: boom"),
+    ("import sys; print('careful', file=sys.stderr)", "stderr output (1): cell 0: careful"),
+    ("from helpers.errors import WorkbookError, show_errors_as_one_line\n"
+     "show_errors_as_one_line()\nraise WorkbookError('start the local cloud')", "WorkbookError: start the local cloud"),
+], ids=["error", "stderr", "workbook-error"])
+def test_an_error_or_stderr_fails_the_notebook(source, expected):
+    row, _ = _probe("probe_failure", _cell(source, 1))
+    assert row["status"] == "failed" and expected in row["error"], row

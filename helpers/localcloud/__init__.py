@@ -3,7 +3,12 @@
     python -m helpers.localcloud up | down | status | env
 
 `ensure_up()` is what notebooks call: it starts what is not running and is a no-op otherwise.
-State (ports, PIDs, tokens) lives in `<state dir>/localcloud/state.json`.
+State (ports, PIDs, tokens) lives in `<state dir>/localcloud/state.json`; the processes of local MWAA environments
+are named in `<state dir>/localcloud/processes/` (see `processes`), so `up`, `down` and `status` find and stop
+them even after the gateway that started them was killed.
+
+This package's modules `processes` and `snowflake_trust` are also used by the servers it starts: the services are
+imported lazily here, so importing those two does not pull in the client side.
 """
 
 from __future__ import annotations
@@ -11,19 +16,39 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import time
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from helpers.errors import WorkbookError
+from helpers.localcloud import processes
 from helpers.localcloud.emulators.local_aws import ACCOUNT_ID
-from helpers.localcloud.services import SERVICES, Record
 from helpers.paths import REPO_ROOT, state_dir
+
+if TYPE_CHECKING:
+    from helpers.localcloud.services import ProcessService, Record
 
 # The local cloud accepts any credentials; these dummies keep boto3 from looking for real ones.
 LOCAL_ACCESS_KEY = "testing"
 LOCAL_SECRET_KEY = "testing"
 LOCAL_ACCOUNT_ID = ACCOUNT_ID  # every local resource lives in moto's default account
+FIX = "run `python -m helpers.localcloud down`, then `python -m helpers.localcloud up`"
+
+
+def _services() -> dict[str, ProcessService]:
+    from helpers.localcloud.services import SERVICES
+
+    return SERVICES
+
+
+def __getattr__(name: str):
+    if name in ("SERVICES", "Record"):
+        from helpers.localcloud import services
+
+        return getattr(services, name)
+    raise AttributeError(name)
 
 
 def _dir() -> Path:
@@ -45,6 +70,8 @@ def _locked():
 
 
 def _read() -> dict[str, Record]:
+    from helpers.localcloud.services import Record
+
     try:
         raw = json.loads(_state_file().read_text())
     except FileNotFoundError:
@@ -67,53 +94,220 @@ def _spawn_env_ready() -> None:
         os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), path) if p)
 
 
+# ---- processes left behind by a gateway that was killed ----
+
+def strays(records: dict[str, Record] | None = None) -> dict[str, list[int]]:
+    """Airflow processes of local MWAA environments that no running gateway owns, by environment: left running after
+    the gateway was killed (kill -9, out of memory). Found by their process records and by their working folder."""
+    records = _read() if records is None else records
+    gateway = records.get("aws")
+    owned: set[int] = set()
+    if gateway and processes.is_same_process(gateway.pid, gateway.create_time):
+        import psutil
+
+        root = psutil.Process(gateway.pid)
+        owned = {root.pid, *(p.pid for p in processes.descendants(root))}
+    found: dict[str, set[int]] = {}
+    for record in processes.records(_dir()).values():
+        for pid, _ in processes.alive(record).values():
+            if pid not in owned:
+                found.setdefault(record["owner"].split(":", 1)[-1], set()).add(pid)
+    mwaa_root = _dir() / "mwaa"
+    for proc in processes.processes_under(mwaa_root):
+        if proc.pid not in owned:
+            try:
+                environment = Path(proc.cwd()).relative_to(mwaa_root.resolve()).parts[0]
+            except (ValueError, IndexError, OSError):
+                environment = "?"
+            found.setdefault(environment, set()).add(proc.pid)
+    return {env: sorted(pids) for env, pids in sorted(found.items())}
+
+
+def _stop_strays() -> dict[str, int]:
+    """Stop every stray (see `strays`; call it when no gateway runs) and forget the process records.
+    Returns how many were stopped, by environment."""
+    found = strays({})
+    recorded = processes.records(_dir())
+    pairs = [p for record in recorded.values() for p in record["processes"].values()]
+    for proc in processes.processes_under(_dir() / "mwaa"):
+        try:
+            pairs.append((proc.pid, proc.create_time()))
+        except processes.psutil.NoSuchProcess:
+            pass
+    processes.stop_all(pairs)  # all at once: one grace period, however many environments
+    for path in recorded:
+        path.unlink(missing_ok=True)
+    return {environment: len(pids) for environment, pids in found.items()}
+
+
+def _describe_strays(found: dict[str, list[int]] | dict[str, int]) -> str:
+    return "; ".join(f"{len(v) if isinstance(v, list) else v} Airflow processes of environment {env}"
+                     for env, v in found.items())
+
+
+# ---- lifecycle ----
+
+def _preflight(names: list[str], records: dict[str, Record]) -> dict[str, int | None]:
+    """Everything that can be checked before starting anything: settings (workbook.toml, region) and fixed ports.
+    A fixed port still held by the service's own earlier process is chosen again once that process is stopped."""
+    from helpers.config import settings
+
+    settings()
+    ports: dict[str, int | None] = {}
+    for name in names:
+        service, record = _services()[name], records.get(name)
+        held = record and service.port_env and os.environ.get(service.port_env) == str(record.port)
+        ports[name] = None if held else service.choose_port()
+    return ports
+
+
+def _wait_for_slow(name: str, service: ProcessService, record: Record, quiet: bool) -> str:
+    """A service process that is ours but does not answer is busy (or suspended): wait for it rather than kill it and
+    every environment it runs."""
+    if not quiet:
+        print(f"Local {name} service (pid {record.pid}) is slow to answer; waiting up to {service.start_timeout:.0f} s "
+              "for it (it is not restarted: that would stop its environments).")
+    deadline = time.monotonic() + service.start_timeout
+    while time.monotonic() < deadline:
+        state = service.state(record)
+        if state != "slow":
+            return state
+        time.sleep(1)
+    raise WorkbookError(f"Local {name} service (pid {record.pid}) has not answered for {service.start_timeout:.0f} s: "
+                        f"it is busy or hung; wait and retry, or {FIX}.")
+
+
 def up(quiet: bool = False) -> dict[str, Record]:
     """Start every service that is not running and healthy. Starting twice is a no-op.
 
     Services start in `SERVICES` order and may use earlier ones (Snowflake reads S3 from the AWS service): once one
-    is started, the later ones are restarted too, so none keeps the address of a server that is gone."""
+    is started, the later ones are restarted too, so none keeps the address of a server that is gone. A service that
+    runs but is slow to answer is waited for, not restarted. Settings and fixed ports are checked before anything
+    starts; if a start fails, what this call started is stopped again."""
     _spawn_env_ready()
+    services = _services()
     with _locked():
         records = _read()
-        started = False
-        for name, service in SERVICES.items():
+        to_start: list[str] = []
+        for name, service in services.items():
             record = records.get(name)
-            healthy = bool(record) and service.healthy(record)
-            if healthy and not started:
+            if to_start or record is None:
+                to_start.append(name)
                 continue
-            if record:
-                if not quiet and not healthy:
-                    print(f"Local {name} service from an earlier run is gone or not ours (pid {record.pid}); starting a new one.")
-                service.stop(record)
-            started = True
-            records[name] = service.start(_dir())
+            state = service.state(record)
+            if state == "slow":
+                state = _wait_for_slow(name, service, record, quiet)
+            if state != "running":
+                if not quiet:
+                    print(f"Local {name} service from an earlier run is {state} (pid {record.pid}); starting a new one.")
+                to_start.append(name)
+        if not to_start:
+            return records
+        ports = _preflight(to_start, records)
+        if "aws" in to_start:
+            if "aws" in records:
+                services["aws"].stop(records.pop("aws"))
+                _write(records)
+            stopped = _stop_strays()
+            if stopped and not quiet:
+                print(f"Stopped what a killed local cloud left running: {_describe_strays(stopped)}.")
+        started: list[str] = []
+        try:
+            for name in to_start:
+                if name in records:
+                    services[name].stop(records.pop(name))
+                    _write(records)
+                records[name] = services[name].start(_dir(), ports[name])
+                started.append(name)
+                _write(records)
+        except BaseException:
+            for name in reversed(started):
+                services[name].stop(records.pop(name))
             _write(records)
+            if "aws" in started:
+                _stop_strays()
+            raise
         return records
 
 
-def down() -> list[str]:
-    """Stop every recorded service by PID and forget the state. Returns what was stopped."""
+class Stopped(list):
+    """What `down` stopped (service names, then strays), with `found`: one line per problem it found on the way."""
+
+    found: list[str]
+
+
+def down() -> Stopped:
+    """Stop every recorded service by PID, and every Airflow process a killed gateway left, and forget the state.
+    Returns what was stopped; `.found` says what was wrong (a service that was gone, strays)."""
+    services = _services()
     with _locked():
-        stopped = [name for name, record in _read().items() if SERVICES.get(name) and SERVICES[name].stop(record)]
+        records = _read()
+        result, found_lines = Stopped(), []
+        for name, record in records.items():
+            service = services.get(name)
+            if service is None:
+                continue
+            state = service.state(record)
+            if state == "gone":
+                found_lines.append(f"The local {name} service (pid {record.pid}) was already gone: killed or crashed.")
+            if state != "gone" and service.stop(record):
+                result.append(name)
+        found = strays({})
+        if found:
+            found_lines.append(f"Left running by a killed local cloud: {_describe_strays(found)}.")
+            stopped = _stop_strays()
+            result.append(f"{sum(stopped.values())} stray Airflow processes ({', '.join(stopped)})")
+        else:
+            for path in processes.records(_dir()):
+                path.unlink(missing_ok=True)
         _state_file().unlink(missing_ok=True)
-        return stopped
+        result.found = found_lines
+        return result
 
 
 def running() -> dict[str, Record]:
     """Healthy services only (no side effects)."""
-    return {name: rec for name, rec in _read().items() if name in SERVICES and SERVICES[name].healthy(rec)}
+    services = _services()
+    return {name: rec for name, rec in _read().items() if name in services and services[name].healthy(rec)}
+
+
+ADVICE = {
+    "gone": "its process is gone (killed or crashed): " + FIX + ".",
+    "not ours": "another program answers on its port: " + FIX + ".",
+    "slow": "its process runs but does not answer (busy, or suspended): wait and retry; if it stays so, " + FIX + ".",
+}
 
 
 def status() -> list[dict]:
+    """One row per service (state running, stopped, gone, not ours or slow), then one per environment with stray
+    Airflow processes (state stray). Rows that need action carry `advice`: one line saying what to do."""
     rows = []
     records = _read()
-    for name, service in SERVICES.items():
+    for name, service in _services().items():
         rec = records.get(name)
-        state = "running" if rec and service.healthy(rec) else ("stale" if rec else "stopped")
+        state = service.state(rec) if rec else "stopped"
         rows.append({"service": name, "state": state, "url": rec.url if rec and state == "running" else "",
                      "pid": rec.pid if rec else None, "emulated_by": service.emulated_by,
-                     "start_seconds": rec.start_seconds if rec else None})
+                     "start_seconds": rec.start_seconds if rec else None,
+                     "advice": f"Local {name} service (pid {rec.pid}): {ADVICE[state]}" if state in ADVICE else ""})
+    for environment, pids in strays(records).items():
+        rows.append({"service": f"airflow:{environment}", "state": "stray", "url": "", "pid": pids[0],
+                     "emulated_by": "local MWAA environment", "start_seconds": None,
+                     "advice": f"{len(pids)} Airflow processes of environment {environment} (pids {', '.join(map(str, pids))}) "
+                               "were left running by a killed local cloud: stop them with `python -m helpers.localcloud down`."})
     return rows
+
+
+def problems(rows: list[dict] | None = None) -> list[str]:
+    """What `status` found wrong, one line each (empty when the local cloud is fully up or fully down)."""
+    rows = status() if rows is None else rows
+    lines = [row["advice"] for row in rows if row["advice"]]
+    states = {row["state"] for row in rows if not row["service"].startswith("airflow:")}
+    if not lines and states == {"running", "stopped"}:
+        missing = [row["service"] for row in rows if row["state"] == "stopped"]
+        lines.append(f"The local cloud is half up ({', '.join(missing)} stopped): start the rest with "
+                     "`python -m helpers.localcloud up`.")
+    return lines
 
 
 def require(name: str = "aws") -> Record:
@@ -149,7 +343,7 @@ def exports() -> dict[str, str]:
         "AWS_DISABLE_HOST_PREFIX_INJECTION": "true",
     }
     for name, rec in records.items():
-        env.update(SERVICES[name].exports(rec))
+        env.update(_services()[name].exports(rec))
     return env
 
 
@@ -166,4 +360,4 @@ def ensure_up() -> None:
     """Start the local cloud if needed and say, in one line per service, what is emulated."""
     records = up()
     for name, rec in records.items():
-        print(f"Local cloud {name}: {SERVICES[name].emulated_by} (emulated) at {rec.url}, up in {rec.start_seconds:.1f} s")
+        print(f"Local cloud {name}: {_services()[name].emulated_by} (emulated) at {rec.url}, up in {rec.start_seconds:.1f} s")

@@ -1,4 +1,7 @@
-"""python -m helpers.localcloud up|down|status|env"""
+"""python -m helpers.localcloud up|down|status|env
+
+`status` exits 1 when something needs action (a service gone or not answering, stray Airflow processes, half up),
+saying what to do in one line each; every command exits 2 on a one-line error."""
 
 from __future__ import annotations
 
@@ -20,10 +23,17 @@ def main(argv: list[str] | None = None) -> int:
             print('Use it from a shell: eval "$(python -m helpers.localcloud env)"')
         elif args.command == "down":
             stopped = localcloud.down()
+            for line in stopped.found:
+                print(f"Found: {line}")
             print(f"Stopped: {', '.join(stopped)}" if stopped else "Nothing was running.")
         elif args.command == "status":
-            for row in localcloud.status():
+            rows = localcloud.status()
+            for row in rows:
                 print(f"{row['service']:<10} {row['state']:<8} {row['url'] or '-':<26} {row['emulated_by']}")
+            problems = localcloud.problems(rows)
+            for line in problems:
+                print(line)
+            return 1 if problems else 0
         else:
             for key, value in localcloud.exports().items():
                 print(f"export {key}={shlex.quote(value)}")

@@ -83,6 +83,10 @@ def main(argv: list[str] | None = None) -> None:
     from werkzeug.serving import run_simple
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # Airflow components that exit on their own would stay zombies of this long-lived process until it ends.
+    from helpers.localcloud.processes import start_reaper
+
+    start_reaper()
     app = build_app(args.token, args.state_dir, f"http://127.0.0.1:{args.port}")
     run_simple("127.0.0.1", args.port, app, threaded=True, request_handler=MotoRequestHandler)
 

@@ -1,7 +1,8 @@
 """The local cloud's services: a small registry, each service with start, health and stop.
 
 A service runs as its own process on 127.0.0.1, on a free port unless one is fixed by an
-environment variable, and is stopped by PID. Scenario issues add services (fakesnow,
+environment variable, and is stopped by PID (a short grace after SIGTERM, then SIGKILL). `state` tells a
+process that is gone or not ours (restart it) from one that is only slow to answer (wait for it). Scenario issues add services (fakesnow,
 PostgreSQL) by subclassing `ProcessService` and adding an instance to `SERVICES`.
 """
 
@@ -10,8 +11,10 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import ssl
 import sys
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +24,21 @@ from helpers.errors import WorkbookError
 
 VERIFIED_FOR_SECONDS = 30.0
 _VERIFIED: dict[tuple, float] = {}
+
+
+def probe_health(url: str, token: str, context=None, timeout: float = 5.0) -> bool | None:
+    """True if `url` answers with `token`, False if another server answers there, None if nothing answers in time."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout, context=context) as resp:
+            return json.load(resp).get("token") == token
+    except urllib.error.HTTPError:
+        return False
+    except urllib.error.URLError as exc:
+        return False if isinstance(exc.reason, ssl.SSLError) else None
+    except ValueError:
+        return False
+    except OSError:
+        return None
 
 
 @dataclass
@@ -51,8 +69,13 @@ class ProcessService:
     def command(self, port: int, token: str, state_dir: Path) -> list[str]:
         raise NotImplementedError
 
-    def answers_as_ours(self, record: Record) -> bool:
+    def probe(self, record: Record) -> bool | None:
+        """True if the service at the record's port answers with the record's token, False if something else answers
+        there, None if nothing answers in time."""
         raise NotImplementedError
+
+    def answers_as_ours(self, record: Record) -> bool:
+        return bool(self.probe(record))
 
     def exports(self, record: Record) -> dict[str, str]:
         return {}
@@ -66,8 +89,8 @@ class ProcessService:
         procs.require_free(int(fixed), f"the local cloud's {self.name} service ({self.port_env})")
         return int(fixed)
 
-    def start(self, state_dir: Path) -> Record:
-        port = self.choose_port()
+    def start(self, state_dir: Path, port: int | None = None) -> Record:
+        port = port or self.choose_port()
         token = secrets.token_hex(8)
         log = state_dir / "logs" / f"{self.name}.log"
         started = time.monotonic()
@@ -93,18 +116,26 @@ class ProcessService:
         env.pop("AWS_PROFILE", None)
         return env
 
-    def healthy(self, record: Record) -> bool:
-        """Our process, answering as ours. The answer is trusted for a while: every boto3 client asks, and a busy
-        server (Airflow starting on 2 cores) must not look dead because one health request was slow."""
+    def state(self, record: Record) -> str:
+        """"running"; "gone" (the process died, or its PID is another program's now); "not ours" (our process runs but
+        another program answers on its port); "slow" (our process runs but does not answer yet: busy, or stopped).
+        A good answer is trusted for a while: every boto3 client asks, and a busy server (Airflow starting on 2 cores)
+        must not look dead because one health request was slow."""
         if not procs.is_same_process(record.pid, record.create_time):
-            return False
+            return "gone"
         key = (record.pid, record.port, record.token)
         if time.monotonic() - _VERIFIED.get(key, float("-inf")) < VERIFIED_FOR_SECONDS:
-            return True
-        if not self.answers_as_ours(record):
-            return False
+            return "running"
+        answer = self.probe(record)
+        if answer is None:
+            return "slow"
+        if not answer:
+            return "not ours"
         _VERIFIED[key] = time.monotonic()
-        return True
+        return "running"
+
+    def healthy(self, record: Record) -> bool:
+        return self.state(record) == "running"
 
     def stop(self, record: Record) -> bool:
         return procs.stop(record.pid, record.create_time)
@@ -127,18 +158,23 @@ class AwsService(ProcessService):
         return [sys.executable, "-m", "helpers.localcloud.gateway", "--port", str(port), "--token", token,
                 "--state-dir", str(state_dir)]
 
-    def answers_as_ours(self, record: Record) -> bool:
-        try:
-            with urllib.request.urlopen(f"{record.url}/_workbook/health", timeout=5) as resp:
-                return json.load(resp).get("token") == record.token
-        except (OSError, ValueError):
-            return False
+    def probe(self, record: Record) -> bool | None:
+        return probe_health(f"{record.url}/_workbook/health", record.token)
 
     def exports(self, record: Record) -> dict[str, str]:
         return {"AWS_ENDPOINT_URL": record.url}
 
 
-from helpers.localcloud.snowflake import SnowflakeService  # noqa: E402  (it subclasses ProcessService above)
+_REGISTRY: dict[str, ProcessService] = {}
 
-# In start order: Snowflake reads S3 stages from the AWS service.
-SERVICES: dict[str, ProcessService] = {service.name: service for service in (AwsService(), SnowflakeService())}
+
+def __getattr__(name: str):
+    """`SERVICES`, in start order (Snowflake reads S3 stages from the AWS service). Made on first use: the Snowflake
+    service's module subclasses `ProcessService` from this one, and either may be imported first."""
+    if name != "SERVICES":
+        raise AttributeError(name)
+    if not _REGISTRY:
+        from helpers.localcloud.snowflake import SnowflakeService
+
+        _REGISTRY.update({service.name: service for service in (AwsService(), SnowflakeService())})
+    return _REGISTRY

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-import json
 import os
 import ssl
 import sys
-import urllib.request
 from pathlib import Path
 
-from helpers.localcloud.services import ProcessService, Record
+from helpers.localcloud import snowflake_trust
+from helpers.localcloud.services import ProcessService, Record, probe_health
 from helpers.paths import state_dir
 
 HOST = "127.0.0.1"
@@ -28,18 +27,16 @@ CERT_DAYS = 3650
 
 def folder(localcloud_dir: Path | None = None) -> Path:
     """Where the certificate, its key and the CA bundle live (under the local cloud's state)."""
-    return (localcloud_dir or state_dir() / "localcloud") / "snowflake"
+    return snowflake_trust.folder(localcloud_dir or state_dir() / "localcloud")
 
 
 def ca_bundle(localcloud_dir: Path | None = None) -> Path:
-    return folder(localcloud_dir) / "ca-bundle.pem"
+    return snowflake_trust.ca_bundle(localcloud_dir or state_dir() / "localcloud")
 
 
 def trust_env() -> dict[str, str]:
-    """Environment for processes that must reach the local Snowflake over TLS (e.g. local MWAA's Airflow).
-    Empty until the local Snowflake has made its certificate."""
-    bundle = ca_bundle()
-    return {"REQUESTS_CA_BUNDLE": str(bundle), "SSL_CERT_FILE": str(bundle)} if bundle.exists() else {}
+    """Environment for processes that must reach the local Snowflake over TLS. Empty until the certificate is made."""
+    return snowflake_trust.trust_env(state_dir() / "localcloud")
 
 
 def ensure_certificate(localcloud_dir: Path) -> tuple[Path, Path, Path]:
@@ -115,13 +112,12 @@ class SnowflakeService(ProcessService):
                 "--cert", str(cert), "--key", str(key), "--aws-endpoint", localcloud.require("aws").url,
                 "--region", settings().region, "--log-file", str(state_dir / "logs" / f"{self.name}.log")]
 
-    def answers_as_ours(self, record: Record) -> bool:
-        context = ssl.create_default_context(cafile=str(folder() / "cert.pem"))
-        try:
-            with urllib.request.urlopen(f"https://{HOST}:{record.port}/_workbook/health", timeout=5, context=context) as resp:
-                return json.load(resp).get("token") == record.token
-        except (OSError, ValueError):
-            return False
+    def probe(self, record: Record) -> bool | None:
+        cert = folder() / "cert.pem"
+        if not cert.exists():
+            return None  # not made yet: nothing of ours can answer
+        context = ssl.create_default_context(cafile=str(cert))
+        return probe_health(f"https://{HOST}:{record.port}/_workbook/health", record.token, context)
 
     def exports(self, record: Record) -> dict[str, str]:
         bundle = ca_bundle()

@@ -74,17 +74,12 @@ def test_get_resolved_options_shim_behaves_like_glue():
 # --- through the local cloud ---------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def glue_cloud(tmp_path_factory):
-    from helpers import cloud, localcloud
+def glue_cloud(module_cloud):
+    from helpers import cloud
 
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("WORKBOOK_STATE_DIR", str(tmp_path_factory.mktemp("glue") / "state"))
-        patch.delenv("WORKBOOK_TARGET", raising=False)
-        localcloud.up(quiet=True)
-        s3 = cloud.client("s3")
-        s3.create_bucket(Bucket="tests-glue")
-        yield cloud.client("glue"), s3, cloud.client("logs")
-        localcloud.down()
+    s3 = cloud.client("s3")
+    s3.create_bucket(Bucket="tests-glue")
+    return cloud.client("glue"), s3, cloud.client("logs")
 
 
 def _run(glue, name: str, script: str, arguments: dict | None = None, command: str = "pythonshell", timeout: float = 60) -> dict:

@@ -22,18 +22,9 @@ CSV = (b'"ride_id","station_id","started_at"\n'
 
 
 @pytest.fixture(scope="module")
-def cloud_with_snowflake(tmp_path_factory):
-    """One local cloud for this module (a fresh one per test would cost seconds each)."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("WORKBOOK_STATE_DIR", str(tmp_path_factory.mktemp("snowflake") / "state"))
-        for var in ("WORKBOOK_TARGET", "WORKBOOK_REGION", "WORKBOOK_AWS_PORT", "WORKBOOK_SNOWFLAKE_PORT", "AWS_PROFILE"):
-            patch.delenv(var, raising=False)
-        records = localcloud.up(quiet=True)
-        patch.setenv("REQUESTS_CA_BUNDLE", localcloud.exports()["REQUESTS_CA_BUNDLE"])  # what the connector trusts
-        try:
-            yield records["snowflake"]
-        finally:
-            localcloud.down()
+def cloud_with_snowflake(module_cloud):
+    module_cloud.patch.setenv("REQUESTS_CA_BUNDLE", localcloud.exports()["REQUESTS_CA_BUNDLE"])  # what the connector trusts
+    return module_cloud.records["snowflake"]
 
 
 def _connect(record, timeout: int = 30):
@@ -106,6 +97,7 @@ def test_snowflake_down_fails_fast_with_a_timeout_set(cloud_with_snowflake):
     assert time.monotonic() - started < 15
 
 
+@pytest.mark.localcloud  # up() gets as far as starting a service
 def test_a_taken_fixed_port_is_one_line_error(fresh_state, monkeypatch):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -39,7 +39,7 @@ def test_stale_state_is_replaced(local_cloud, capsys):
     procs.stop(local_cloud.pid, local_cloud.create_time)  # dies behind the workbook's back
     new = localcloud.up()["aws"]
     assert new.pid != local_cloud.pid
-    assert "gone or not ours" in capsys.readouterr().out
+    assert "from an earlier run is gone (pid" in capsys.readouterr().out
 
 
 def test_a_port_answering_with_another_token_is_not_ours(local_cloud, fresh_state):
@@ -52,6 +52,7 @@ def test_a_port_answering_with_another_token_is_not_ours(local_cloud, fresh_stat
         localcloud.require()
 
 
+@pytest.mark.localcloud  # up() gets as far as starting a service
 def test_fixed_port_already_taken_is_one_clear_error(fresh_state, monkeypatch):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -62,6 +63,7 @@ def test_fixed_port_already_taken_is_one_clear_error(fresh_state, monkeypatch):
     assert "\n" not in str(err.value)
 
 
+@pytest.mark.localcloud  # up() gets as far as starting a service
 def test_fixed_port_must_be_a_number(fresh_state, monkeypatch):
     monkeypatch.setenv("WORKBOOK_AWS_PORT", "http")
     with pytest.raises(WorkbookError, match="not a port number"):

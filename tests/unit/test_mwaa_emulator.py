@@ -12,31 +12,24 @@ import botocore.exceptions
 import pytest
 
 from helpers import cleanup, cloud, localcloud, mwaa, network, s3
+from helpers.errors import WorkbookError
 from helpers.procs import wait_until
 
 NB = "tests-mwaa"
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    """One local cloud for the module, with MWAA prerequisites and an EventBridge rule -> SQS queue for events."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("WORKBOOK_STATE_DIR", str(tmp_path_factory.mktemp("mwaa-state")))
-        for var in ("WORKBOOK_TARGET", "WORKBOOK_AWS_PORT", "WORKBOOK_MWAA_ENVIRONMENT"):
-            mp.delenv(var, raising=False)
-        localcloud.up(quiet=True)
-        try:
-            prereq = mwaa.create_prerequisites(NB, "tests-env")
-            s3.upload_dag(prereq.bucket, "hello_mwaa.py")
-            sqs, events = cloud.client("sqs"), cloud.client("events")
-            queue = sqs.create_queue(QueueName="mwaa-events")["QueueUrl"]
-            queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-            events.put_rule(Name="mwaa-status", EventPattern=json.dumps(
-                {"source": ["aws.airflow"], "detail-type": ["MWAA Environment Status Change"]}))
-            events.put_targets(Rule="mwaa-status", Targets=[{"Id": "queue", "Arn": queue_arn}])
-            yield {"prereq": prereq, "queue": queue}
-        finally:
-            localcloud.down()
+def stack(module_cloud):
+    """The module's local cloud, with MWAA prerequisites and an EventBridge rule -> SQS queue for events."""
+    prereq = mwaa.create_prerequisites(NB, "tests-env")
+    s3.upload_dag(prereq.bucket, "hello_mwaa.py")
+    sqs, events = cloud.client("sqs"), cloud.client("events")
+    queue = sqs.create_queue(QueueName="mwaa-events")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="mwaa-status", EventPattern=json.dumps(
+        {"source": ["aws.airflow"], "detail-type": ["MWAA Environment Status Change"]}))
+    events.put_targets(Rule="mwaa-status", Targets=[{"Id": "queue", "Arn": queue_arn}])
+    return {"prereq": prereq, "queue": queue}
 
 
 def events_for(stack, name: str, wanted: int, timeout: float = 30) -> list[dict]:
@@ -83,6 +76,9 @@ def _second_vpc_group():
     ({"SourceBucketArn": "arn:aws:s3:::no-such-bucket"}, "SourceBucketArn arn:aws:s3:::no-such-bucket does not exist"),
     ({"DagS3Path": "/dags"}, "DagS3Path must be a path relative to the bucket"),
     ({"AirflowVersion": "1.10.12"}, "Invalid AirflowVersion '1.10.12'"),
+    ({"AirflowVersion": "2.10.3"}, "Valid values: 3.0.6, 3.2.1, 3.3.1"),
+    ({"AirflowConfigurationOptions": {"core.executor": "CeleryExecutor"}}, "'core.executor' is managed by Amazon MWAA"),
+    ({"PluginsS3Path": "plugins.zip"}, "PluginsS3Path is not implemented by the local MWAA yet"),
     ({"EnvironmentClass": "mw1.huge"}, "Invalid EnvironmentClass"),
     ({"MinWorkers": 3, "MaxWorkers": 2}, "MinWorkers (3) must be at least 1 and at most MaxWorkers (2)"),
     ({"EnvironmentClass": "mw1.micro", "MaxWorkers": 2}, "MaxWorkers must be at most 1 for mw1.micro"),
@@ -169,13 +165,18 @@ def _lifecycle(stack, name):
     env = client.get_environment(Name=name)["Environment"]
     assert env["WebserverUrl"].startswith("127.0.0.1:")
     assert env["LoggingConfiguration"]["TaskLogs"]["CloudWatchLogGroupArn"].endswith(f"log-group:airflow-{name}-Task")
+    # 3.0.6 runs the installed Airflow, and says so; the workbook's network has no way out to AWS services.
+    notes = {k: env["Tags"].pop(k) for k in list(env["Tags"]) if k.startswith("localmwaa:")}
     assert env["Tags"] == {"team": "data", "workbook": "mwaa-workbook"}
+    assert notes["localmwaa:emulated-airflow-version"] == "3.3.1"
+    assert notes["localmwaa:warning"].startswith("On AWS this environment would fail to create")
     assert client.list_environments()["Environments"] == [name]
 
     # Tags
     client.tag_resource(ResourceArn=arn, Tags={"stage": "test"})
     client.untag_resource(ResourceArn=arn, tagKeys=["team"])
-    assert client.list_tags_for_resource(ResourceArn=arn)["Tags"] == {"workbook": "mwaa-workbook", "stage": "test"}
+    tags = client.list_tags_for_resource(ResourceArn=arn)["Tags"]
+    assert {k: v for k, v in tags.items() if not k.startswith("localmwaa:")} == {"workbook": "mwaa-workbook", "stage": "test"}
 
     # DAGs from S3, triggered and read through InvokeRestApi; task logs land in CloudWatch.
     api = mwaa.AirflowApi(name)
@@ -190,6 +191,15 @@ def _lifecycle(stack, name):
         client.invoke_rest_api(Name=name, Path="/dags/no_such_dag", Method="GET")
     assert err.value.response["Error"]["Code"] == "RestApiClientException"
     assert err.value.response["RestApiStatusCode"] == 404
+
+    # A DAG file that does not import: wait_for_dag's timeout names the file and the error.
+    broken = b"from airflow.sdk import dag\n\ndef broken(:\n"  # names airflow and dag, or safe mode skips the file
+    cloud.client("s3").put_object(Bucket=stack["prereq"].bucket, Key="dags/broken_dag.py", Body=broken)
+    wait_until(lambda: any(name == "broken_dag.py" for name, _ in api.import_errors()), 90, "the import error parsed")
+    with pytest.raises(WorkbookError) as err:
+        api.wait_for_dag("broken_dag", timeout=2)
+    assert "Import error in broken_dag.py" in str(err.value) and "SyntaxError" in str(err.value), str(err.value)
+    cloud.client("s3").delete_object(Bucket=stack["prereq"].bucket, Key="dags/broken_dag.py")
 
     # A DAG deleted from S3 leaves the environment.
     cloud.client("s3").delete_object(Bucket=stack["prereq"].bucket, Key="dags/hello_mwaa.py")
@@ -212,6 +222,7 @@ def _lifecycle(stack, name):
     mwaa.wait_for_status(name, "AVAILABLE", timeout=120)
     assert client.get_environment(Name=name)["Environment"]["AirflowVersion"] == "3.3.1"
     assert client.get_environment(Name=name)["Environment"]["LastUpdate"]["Status"] == "SUCCESS"
+    assert "localmwaa:emulated-airflow-version" not in client.get_environment(Name=name)["Environment"]["Tags"]
     code, text = error_of(lambda: client.update_environment(Name=name, AirflowVersion="3.0.6"))
     assert code == "ValidationException" and "downgrade" in text
 

@@ -56,22 +56,6 @@ def _zip(members: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
-@pytest.fixture(scope="module")
-def module_cloud(tmp_path_factory):
-    """One local cloud for this module's tests (each uses its own buckets)."""
-    from helpers import localcloud
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("WORKBOOK_STATE_DIR", str(tmp_path_factory.mktemp("dags") / "state"))
-        for var in ("WORKBOOK_TARGET", "WORKBOOK_REGION", "WORKBOOK_AWS_PORT", "WORKBOOK_SNOWFLAKE_PORT", "AWS_PROFILE"):
-            patch.delenv(var, raising=False)
-        localcloud.up(quiet=True)
-        try:
-            yield
-        finally:
-            localcloud.down()
-
-
 @pytest.fixture
 def buckets(module_cloud, request):
     """Source bucket `src-<test>` with the sample zips, empty destination `dest-<test>`."""

@@ -16,19 +16,6 @@ ARTICLE_SECRET = {"host": "xy12345.snowflakecomputing.com", "account": "xy12345"
                   "schema": "mwaa_schema", "database": "mwaa_db", "role": "accountadmin", "warehouse": "dev_wh"}
 
 
-@pytest.fixture(scope="module")
-def module_cloud(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("WORKBOOK_STATE_DIR", str(tmp_path_factory.mktemp("scenario") / "state"))
-        for var in ("WORKBOOK_TARGET", "WORKBOOK_REGION", "WORKBOOK_AWS_PORT", "WORKBOOK_SNOWFLAKE_PORT", "AWS_PROFILE"):
-            patch.delenv(var, raising=False)
-        localcloud.up(quiet=True)
-        try:
-            yield
-        finally:
-            localcloud.down()
-
-
 def _as_airflow_reads_it(value: dict):
     """The connection Airflow's Secrets Manager backend makes of a secret (the real backend, against the local cloud)."""
     from airflow.providers.amazon.aws.secrets.secrets_manager import SecretsManagerBackend

@@ -4,6 +4,9 @@ Each environment has its own AIRFLOW_HOME, SQLite metadata DB (a copy of a templ
 environment starts in seconds), ports on 127.0.0.1 and LocalExecutor sized for a 2-core machine. The log
 servers Airflow would start on all interfaces are skipped: all components share one AIRFLOW_HOME, so the
 API server reads task logs from disk (or from CloudWatch when task logs are enabled, as on MWAA).
+
+The processes are named on disk (a process record under the local cloud's state, see `helpers.localcloud.processes`)
+as soon as each starts, so they can be stopped even after the gateway that started them was killed.
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ import urllib.request
 from importlib.metadata import version
 from pathlib import Path
 
-from helpers import procs
-from helpers.localcloud.snowflake import trust_env
+from helpers.localcloud import processes
+from helpers.localcloud.snowflake_trust import trust_env
+from helpers.paths import state_dir
 
 COMPONENTS = {
     "api-server": ["api-server"],
@@ -31,6 +35,21 @@ COMPONENTS = {
 }
 HEALTH_KEYS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
 ADMIN = "admin"
+STOP_GRACE_SECONDS = 3.0  # then SIGKILL: a dag-processor was seen ignoring SIGTERM for 13 s
+
+
+def fresh_home(folder: Path, localcloud_dir: Path | None = None) -> None:
+    """Make `folder` (an environment's home) empty for a new environment: stop whatever still runs there (recorded, or
+    found by working folder, e.g. left by a killed gateway) and remove what an earlier environment left."""
+    localcloud_dir = localcloud_dir or state_dir() / "localcloud"
+    processes.stop_record(_record_path(localcloud_dir, folder), STOP_GRACE_SECONDS)
+    processes.stop_found(processes.processes_under(folder), STOP_GRACE_SECONDS)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _record_path(localcloud_dir: Path, environment_folder: Path) -> Path:
+    # an environment's folder is mwaa/<name>/<region>: both parts, or two regions' environments share a record
+    return processes.records_dir(localcloud_dir) / f"airflow-{environment_folder.parent.name}-{environment_folder.name}.json"
 
 
 def template_db(cache_dir: Path) -> Path:
@@ -58,8 +77,11 @@ def template_db(cache_dir: Path) -> Path:
 
 
 class AirflowRuntime:
-    def __init__(self, home: Path, dags: Path, cache_dir: Path, aws_env: dict[str, str]):
+    def __init__(self, home: Path, dags: Path, cache_dir: Path, aws_env: dict[str, str], localcloud_dir: Path | None = None):
         self.home, self.dags, self.cache_dir, self.aws_env = home, dags, cache_dir, aws_env
+        # The gateway's `--state-dir`; by default the same folder the client uses (the gateway inherits WORKBOOK_STATE_DIR).
+        self.localcloud_dir = localcloud_dir or state_dir() / "localcloud"
+        self.record = _record_path(self.localcloud_dir, home.parent)
         self.port = 0
         self.password = ""
         self.processes: dict[str, tuple[int, float]] = {}
@@ -68,11 +90,11 @@ class AirflowRuntime:
 
     @property
     def url(self) -> str:
-        return f"http://{procs.LOOPBACK}:{self.port}"
+        return f"http://{processes.LOOPBACK}:{self.port}"
 
     def environment(self, options: dict[str, str], task_log_group_arn: str | None, log_level: str) -> dict[str, str]:
         env = {"PATH": "/usr/bin:/bin", "HOME": str(self.home), "LANG": "C.UTF-8", "NO_COLOR": "1", **self.aws_env,
-               **trust_env()}  # tasks reach the local Snowflake over TLS
+               **trust_env(self.localcloud_dir)}  # tasks reach the local Snowflake over TLS
         env.update({
             "AIRFLOW_HOME": str(self.home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags),
@@ -81,7 +103,7 @@ class AirflowRuntime:
             "AIRFLOW__CORE__PARALLELISM": "4",  # sized for 2 cores; MWAA sizes it by environment class
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",  # as on MWAA
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home / 'airflow.db'}",
-            "AIRFLOW__API__HOST": procs.LOOPBACK,
+            "AIRFLOW__API__HOST": processes.LOOPBACK,
             "AIRFLOW__API__PORT": str(self.port),
             "AIRFLOW__API__BASE_URL": self.url,
             "AIRFLOW__API__WORKERS": "1",
@@ -115,18 +137,21 @@ class AirflowRuntime:
             shutil.copy(template_db(self.cache_dir), db)
         self.password = secrets.token_urlsafe(16)
         (self.home / "passwords.json").write_text(json.dumps({ADMIN: self.password}))
-        self.port = procs.free_port()
+        self.port = processes.free_port()
         self._token = None
         env = self.env = self.environment(options, task_log_group_arn, log_level)
+        processes.stop_record(self.record, STOP_GRACE_SECONDS)  # left by a gateway that was killed
         for name, args in COMPONENTS.items():
-            proc = procs.spawn([sys.executable, "-m", "airflow", *args], self.home / "logs" / f"{name}.log", env=env,
-                               cwd=self.home)
+            proc = processes.spawn([sys.executable, "-m", "airflow", *args], self.home / "logs" / f"{name}.log", env=env,
+                                   cwd=self.home)
             self.processes[name] = (proc.pid, proc.create_time())
+            processes.write_record(self.record, f"airflow:{self.home.parent.parent.name}/{self.home.parent.name}", self.processes,
+                                   home=str(self.home))
 
     def exited(self) -> str | None:
         """The first component that died, with the last line of its log; None while all run."""
         for name, (pid, created) in self.processes.items():
-            if not procs.is_same_process(pid, created):
+            if not processes.is_same_process(pid, created):
                 log = self.home / "logs" / f"{name}.log"
                 lines = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()] if log.exists() else []
                 errors = [ln for ln in lines if "Error" in ln or "error" in ln]
@@ -153,8 +178,9 @@ class AirflowRuntime:
         return f"Airflow did not become healthy within {timeout:.0f} s"
 
     def stop(self) -> None:
-        procs.stop_all(list(self.processes.values()), timeout=10)
+        processes.stop_all(list(self.processes.values()), STOP_GRACE_SECONDS)
         self.processes.clear()
+        self.record.unlink(missing_ok=True)
 
     def token(self) -> str:
         """A JWT for the Airflow REST API (SimpleAuthManager), cached well inside its lifetime."""

@@ -1,0 +1,152 @@
+"""The threads that create, update and delete an environment's Airflow (runtime) and DAG mirror (sync).
+
+Each operation runs in its own thread and owns the environment until a later operation takes it over (see
+`backend`). Rules that keep processes from leaking:
+- a runtime is registered on the environment (under the lock) before it starts, and only while the operation
+  still owns the environment; a superseded operation registers and starts nothing;
+- an operation waits for the one before it to end before touching the runtime;
+- a superseded create or update stops waiting for Airflow at once and leaves its runtime registered: the delete
+  that superseded it waits for it to end, then stops whatever is registered.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+
+import botocore.exceptions
+
+from helpers.localcloud.emulators.mwaa.model import Environment
+from helpers.localcloud.emulators.mwaa.runtime import fresh_home
+from helpers.localcloud.emulators.mwaa.validation import bucket_name
+
+SUPERSEDED = "superseded by a later operation"
+
+
+class Lifecycle:
+    def __init__(self, backend):
+        self.backend = backend
+        self.lock = backend.lock
+
+    def run(self, env: Environment, op, work, previous=None) -> None:
+        """Start `work(env, op, previous)` in a thread; called under the lock, so op.thread is set before anyone joins it."""
+        op.thread = threading.Thread(target=work, args=(env, op, previous), name=f"{op.kind}-{env.name}", daemon=True)
+        op.thread.start()
+
+    @property
+    def settings(self) -> dict:
+        return self.backend.shared.settings
+
+    def home(self, env: Environment):
+        return self.backend.shared.root / env.name / env.region
+
+    # ---- operations ----
+    def create(self, env: Environment, op, _previous=None) -> None:
+        transition = self.backend.transition
+        try:
+            # nothing of an earlier environment of this name is reused: not its processes (a killed gateway's), not its DB
+            fresh_home(self.home(env), self.backend.shared.root.parent)
+            if env.config["EndpointManagement"] == "CUSTOMER":
+                if not transition(env, "PENDING", op):
+                    return
+                deadline = time.monotonic() + self.settings["pending_timeout_seconds"]
+                while not self._endpoints_ready(env):
+                    if op.cancelled.wait(1):
+                        return
+                    if time.monotonic() > deadline:
+                        transition(env, "CREATE_FAILED", op, "The VPC endpoints for the environment were not created in time.",
+                                   "INCORRECT_CONFIGURATION")
+                        return
+                if not transition(env, "CREATING", op):
+                    return
+            error = self._start_runtime(env, op)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        if op.cancelled.is_set():
+            return  # the delete that superseded us stops what we started
+        if error:
+            self._stop_runtime(env)
+            transition(env, "CREATE_FAILED", op, error, "AIRFLOW_START_FAILED")
+        else:
+            transition(env, "AVAILABLE", op)
+
+    def update(self, env: Environment, op, previous) -> None:
+        if previous is not None:
+            previous.join()
+        try:
+            self._stop_runtime(env)
+            error = None if op.cancelled.is_set() else self._start_runtime(env, op)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        if op.cancelled.is_set():
+            return
+        if error:
+            self._stop_runtime(env)
+            self.backend.transition(env, "UPDATE_FAILED", op, error, "AIRFLOW_START_FAILED")
+        else:
+            self.backend.transition(env, "AVAILABLE", op)
+
+    def delete(self, env: Environment, op, previous) -> None:
+        if previous is not None:
+            previous.join()
+        self._stop_runtime(env)
+        try:
+            self.backend.client("sqs").delete_queue(QueueUrl=env.queue_url)
+        except (botocore.exceptions.ClientError, botocore.exceptions.ParamValidationError):
+            pass
+        shutil.rmtree(self.home(env), ignore_errors=True)
+        self.backend.forget(env, op)
+
+    # ---- Airflow ----
+    def _endpoints_ready(self, env: Environment) -> bool:
+        wanted = [env.database_service] + ([env.webserver_service] if env.webserver_service else [])
+        found = self.backend.client("ec2").describe_vpc_endpoints(Filters=[
+            {"Name": "vpc-id", "Values": [env.vpc_id]}, {"Name": "service-name", "Values": wanted}])["VpcEndpoints"]
+        live = {e["ServiceName"] for e in found if e.get("State", "available") in ("available", "pending", "pendingAcceptance")}
+        return set(wanted) <= live
+
+    def _start_runtime(self, env: Environment, op) -> str | None:
+        """Start Airflow for env and wait until healthy: None, or why not."""
+        shared, cfg, home = self.backend.shared, env.config, self.home(env)
+        logs = self.backend.client("logs")
+        for module, setting in cfg["LoggingConfiguration"].items():
+            if setting["Enabled"]:
+                try:
+                    logs.create_log_group(logGroupName=env.log_group(module))
+                except botocore.exceptions.ClientError:
+                    pass  # kept from an earlier environment of the same name, as on AWS
+        task_logs = cfg["LoggingConfiguration"]["TaskLogs"]
+        task_group_arn = (f"arn:aws:logs:{env.region}:{env.account}:log-group:{env.log_group('TaskLogs')}"
+                          if task_logs["Enabled"] else None)
+        sync = shared.sync_factory(self.backend.client("s3"), bucket_name(cfg["SourceBucketArn"]), cfg["DagS3Path"],
+                                   home / "dags")
+        runtime = shared.runtime_factory(home / "airflow", home / "dags", shared.cache_dir, shared.aws_env(env.region))
+        with self.lock:
+            if env.operation is not op:
+                return SUPERSEDED
+            env.sync, env.runtime = sync, runtime
+        sync.start()
+        runtime.start(cfg["AirflowConfigurationOptions"], task_group_arn, task_logs["LogLevel"] if task_logs["Enabled"] else "INFO")
+        with self.lock:
+            env.webserver_url = runtime.url.split("://", 1)[1]
+        deadline = time.monotonic() + self.settings["start_timeout_seconds"]
+        while time.monotonic() < deadline:
+            if op.cancelled.is_set():
+                return SUPERSEDED
+            if (reason := runtime.exited()):
+                return reason
+            if runtime.healthy():
+                return None
+            op.cancelled.wait(0.5)
+        return f"Airflow did not become healthy within {self.settings['start_timeout_seconds']:.0f} s"
+
+    def _stop_runtime(self, env: Environment) -> None:
+        with self.lock:
+            sync, runtime = env.sync, env.runtime
+            env.sync = env.runtime = None
+            env.webserver_url = ""
+        if sync:
+            sync.stop()
+        if runtime:
+            runtime.stop()

@@ -1,0 +1,223 @@
+"""Processes of the local cloud, for both sides: the client (`helpers.localcloud`) and the servers it starts (the gateway,
+its emulators, Airflow runtimes). Server-safe: imports nothing of the workbook's client side.
+
+- `spawn` starts a server in its own session (a notebook kernel restart must not kill it) and keeps its Popen, so
+  `reap_finished` can collect it when it exits instead of leaving a zombie.
+- `stop_all` stops processes by PID and start time (PIDs get reused), per process group: SIGTERM, a short grace,
+  then SIGKILL, so one component ignoring SIGTERM does not hold up the rest.
+- Process records: one JSON file per owner (e.g. one local MWAA environment) under `<local cloud state>/processes/`,
+  naming each process by PID and start time, so a crashed gateway's Airflow processes can still be found and stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+LOOPBACK = "127.0.0.1"
+GRACE_SECONDS = 3.0
+
+_SPAWNED: dict[int, subprocess.Popen] = {}
+_SPAWNED_LOCK = threading.Lock()
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        return sock.getsockname()[1]
+
+
+def port_open(port: int, host: str = LOOPBACK) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def spawn(cmd: list[str], log_file: Path, env: dict[str, str] | None = None, cwd: Path | None = None) -> psutil.Process:
+    """Start a server detached from this process group (its own session, so its own process group)."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    reap_finished()
+    with open(log_file, "ab") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=cwd,
+                                start_new_session=True)
+    with _SPAWNED_LOCK:
+        _SPAWNED[proc.pid] = proc
+    return psutil.Process(proc.pid)
+
+
+def reap_finished() -> list[int]:
+    """Collect spawned processes that have exited (else they stay as zombies until this process ends)."""
+    with _SPAWNED_LOCK:
+        done = [pid for pid, proc in _SPAWNED.items() if proc.poll() is not None]
+        for pid in done:
+            del _SPAWNED[pid]
+    return done
+
+
+def start_reaper(interval: float = 1.0) -> threading.Thread:
+    """A daemon thread that keeps collecting exited spawned processes (long-lived servers that spawn others)."""
+    def loop():
+        while True:
+            try:
+                reap_finished()
+            except Exception:  # noqa: BLE001  (a reaper that dies would leave every later child a zombie)
+                pass
+            time.sleep(interval)
+
+    thread = threading.Thread(target=loop, name="reap-children", daemon=True)
+    thread.start()
+    return thread
+
+
+def is_same_process(pid: int, create_time: float) -> bool:
+    """True if `pid` is still the process we started (PIDs get reused)."""
+    try:
+        proc = psutil.Process(pid)
+        return abs(proc.create_time() - create_time) < 1.0 and proc.status() != psutil.STATUS_ZOMBIE
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
+
+
+def _signal_group(proc: psutil.Process, sig: int) -> None:
+    """Signal the process group `proc` leads (servers from `spawn` lead their own); else just the process."""
+    try:
+        if os.getpgid(proc.pid) == proc.pid and proc.is_running():
+            os.killpg(proc.pid, sig)
+            return
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.send_signal(sig)
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        pass
+
+
+def stop_all(processes: list[tuple[int, float]], grace: float = GRACE_SECONDS) -> int:
+    """Stop processes we started, their process groups and their children, all at once: SIGTERM, then SIGKILL to
+    whatever still runs after `grace` seconds. Returns how many of `processes` were still running."""
+    leaders, family = [], {}
+    for pid, create_time in processes:
+        if is_same_process(pid, create_time):
+            proc = psutil.Process(pid)
+            leaders.append(proc)
+            for member in (proc, *descendants(proc)):
+                family[member.pid] = member
+    for proc in leaders:
+        _signal_group(proc, signal.SIGTERM)
+    for proc in family.values():
+        try:
+            proc.send_signal(signal.SIGTERM)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
+    alive = _wait_gone(list(family.values()), grace)
+    if alive:
+        for proc in leaders:
+            _signal_group(proc, signal.SIGKILL)
+        for proc in alive:
+            try:
+                proc.kill()
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                pass
+        _wait_gone(alive, 5)
+    reap_finished()
+    return len(leaders)
+
+
+def _wait_gone(procs: list[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """Wait until each process has exited; returns those still running. An exited process that nobody has collected
+    yet (a zombie: an orphan waits for init to do it, which may take long) counts as exited."""
+    deadline = time.monotonic() + timeout
+    while True:
+        psutil.wait_procs(procs, timeout=0)  # collects our own children
+        alive = [p for p in procs if _running(p)]
+        if not alive or time.monotonic() >= deadline:
+            return alive
+        time.sleep(0.1)
+
+
+def _running(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def descendants(proc: psutil.Process) -> list[psutil.Process]:
+    try:
+        return proc.children(recursive=True)
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return []
+
+
+# ---- process records on disk ----
+
+def records_dir(localcloud_dir: Path) -> Path:
+    return localcloud_dir / "processes"
+
+
+def write_record(path: Path, owner: str, processes: dict[str, tuple[int, float]], **details) -> None:
+    """Name `owner`'s processes on disk (replacing the previous record), atomically: a crash never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = {"owner": owner, **details, "parent": os.getpid(),
+            "processes": {name: {"pid": pid, "create_time": created} for name, (pid, created) in processes.items()}}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(body, indent=2))
+    tmp.replace(path)
+
+
+def read_record(path: Path) -> dict:
+    try:
+        body = json.loads(path.read_text())
+        body["processes"] = {n: (int(p["pid"]), float(p["create_time"])) for n, p in body.get("processes", {}).items()}
+        return body
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {"owner": path.stem, "processes": {}}
+
+
+def records(localcloud_dir: Path) -> dict[Path, dict]:
+    folder = records_dir(localcloud_dir)
+    return {path: read_record(path) for path in sorted(folder.glob("*.json"))} if folder.is_dir() else {}
+
+
+def alive(record: dict) -> dict[str, tuple[int, float]]:
+    """The recorded processes still running (same PID and start time)."""
+    return {name: p for name, p in record["processes"].items() if is_same_process(*p)}
+
+
+def stop_record(path: Path, grace: float = GRACE_SECONDS) -> int:
+    """Stop every process a record names and forget it. Returns how many were still running."""
+    stopped = stop_all(list(read_record(path)["processes"].values()), grace) if path.exists() else 0
+    path.unlink(missing_ok=True)
+    return stopped
+
+
+def processes_under(folder: Path, marker: str = "airflow") -> list[psutil.Process]:
+    """Processes whose command mentions `marker` and whose working folder is under `folder`: found even when no record
+    names them (e.g. a record lost with a wiped folder)."""
+    root, found = str(folder.resolve()), []
+    for proc in psutil.process_iter(["cmdline", "cwd"]):
+        try:
+            cmd, cwd = " ".join(proc.info["cmdline"] or []), proc.info["cwd"] or ""
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        if marker in cmd and (cwd == root or cwd.startswith(root + os.sep)) and proc.status() != psutil.STATUS_ZOMBIE:
+            found.append(proc)
+    return found
+
+
+def stop_found(found: list[psutil.Process], grace: float = GRACE_SECONDS) -> int:
+    pairs = []
+    for proc in found:
+        try:
+            pairs.append((proc.pid, proc.create_time()))
+        except psutil.NoSuchProcess:
+            pass
+    return stop_all(pairs, grace)

@@ -1,0 +1,469 @@
+"""The local MWAA's state machine, regions and validation, with fake Airflow runtimes (no Airflow processes).
+
+An MwaaEmulator runs in this process on its own port, with injected runtime and sync factories, against a real
+local cloud (moto behind the gateway) for IAM, S3, EC2, SQS and EventBridge; the stock boto3 `mwaa` client talks
+to it over HTTP. The real Airflow path is covered once, end to end, in test_mwaa_emulator.py.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import boto3
+import botocore.exceptions
+import pytest
+from botocore.config import Config
+from werkzeug.serving import make_server
+
+from helpers import cloud, deferral, iam, localcloud, mwaa, s3
+from helpers.errors import WorkbookError
+from helpers.localcloud.emulators.mwaa import MwaaEmulator
+from helpers.localcloud.emulators.mwaa.validation import AIRFLOW_VERSIONS, INSTALLED_AIRFLOW
+from helpers.procs import wait_until
+
+NB = "tests-mwaa-sm"
+
+
+class FakeRuntime:
+    """Stands in for AirflowRuntime: its public methods, gated by events the test controls."""
+
+    instances: list[FakeRuntime] = []
+    start_gate = threading.Event()    # start() returns once set
+    healthy_gate = threading.Event()  # healthy() is True once set
+    exit_reason: str | None = None
+
+    def __init__(self, home, dags, cache_dir, aws_env):
+        self.home, self.env, self.running, self.port = home, {}, False, 1
+        FakeRuntime.instances.append(self)
+
+    url = "http://127.0.0.1:1"
+
+    def start(self, options, task_log_group_arn=None, log_level="INFO"):
+        # Like AirflowRuntime.start, components are spawned one after another: a stop() in between leaves the later ones.
+        self.running = True
+        FakeRuntime.start_gate.wait(30)
+        self.running = True
+
+    def stop(self):
+        self.running = False
+
+    def exited(self):
+        return FakeRuntime.exit_reason
+
+    def healthy(self):
+        return FakeRuntime.healthy_gate.is_set()
+
+    def token(self):
+        return "fake"
+
+    def call(self, method, path, query=None, body=None):
+        return 200, {"dags": [], "total_entries": 0}
+
+
+class FakeSync:
+    def __init__(self, s3_client, bucket, prefix, folder):
+        self.error = None
+
+    def start(self):
+        pass
+
+    def stop(self):
+        pass
+
+
+@pytest.fixture(scope="module")
+def local(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("WORKBOOK_STATE_DIR", str(tmp_path_factory.mktemp("mwaa-sm-state")))
+        for var in ("WORKBOOK_TARGET", "WORKBOOK_AWS_PORT", "WORKBOOK_MWAA_ENVIRONMENT"):
+            mp.delenv(var, raising=False)
+        localcloud.up(quiet=True)
+        try:
+            prereq = mwaa.create_prerequisites(NB, "tests-sm-env")
+            emulator = MwaaEmulator(str(tmp_path_factory.mktemp("fake-mwaa")), localcloud.endpoint(), FakeRuntime, FakeSync)
+            server = make_server("127.0.0.1", 0, emulator, threaded=True)
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+            try:
+                yield {"prereq": prereq, "emulator": emulator, "url": f"http://127.0.0.1:{server.server_port}"}
+            finally:
+                server.shutdown()
+        finally:
+            localcloud.down()
+
+
+@pytest.fixture(autouse=True)
+def gates():
+    FakeRuntime.start_gate.set()
+    FakeRuntime.healthy_gate.set()
+    FakeRuntime.exit_reason = None
+    yield
+    FakeRuntime.start_gate.set()
+    FakeRuntime.healthy_gate.set()
+
+
+def client(local, region="us-east-1"):
+    return boto3.client("mwaa", region_name=region, endpoint_url=local["url"], aws_access_key_id="testing",
+                        aws_secret_access_key="testing", config=Config(inject_host_prefix=False, retries={"max_attempts": 1}))
+
+
+def request(local, name, **overrides):
+    return mwaa.environment_request(name, local["prereq"], NB, **overrides)
+
+
+def status(local, name, region="us-east-1"):
+    try:
+        return client(local, region).get_environment(Name=name)["Environment"]["Status"]
+    except client(local).exceptions.ResourceNotFoundException:
+        return None
+
+
+def wait_status(local, name, wanted, timeout=20, region="us-east-1"):
+    wait_until(lambda: status(local, name, region) == wanted, timeout, f"{name} {wanted}", interval=0.1)
+
+
+def error_of(call) -> tuple[str, str]:
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        call()
+    return err.value.response["Error"]["Code"], err.value.response["Error"]["Message"]
+
+
+def mine(name):
+    return [r for r in FakeRuntime.instances if name in str(r.home)]
+
+
+def delete_and_wait(local, name, region="us-east-1"):
+    if status(local, name, region) not in (None, "DELETING"):
+        client(local, region).delete_environment(Name=name)
+    wait_status(local, name, None, region=region)
+
+
+def test_delete_while_creating_ends_deleted_and_stops_the_runtime_being_started(local):
+    FakeRuntime.start_gate.clear()  # the create thread is inside runtime.start(): processes exist, start not returned
+    client(local).create_environment(**request(local, "c-d"))
+    wait_until(lambda: any(r.running for r in mine("c-d")), 10, "runtime starting")
+    client(local).delete_environment(Name="c-d")
+    FakeRuntime.start_gate.set()
+    wait_status(local, "c-d", None)
+    time.sleep(1)  # the create thread had no chance to bring it back
+    assert status(local, "c-d") is None
+    assert [r.running for r in mine("c-d")] == [False]
+
+
+def test_delete_while_waiting_for_health_ends_deleted(local):
+    FakeRuntime.healthy_gate.clear()
+    client(local).create_environment(**request(local, "c-d2"))
+    wait_until(lambda: any(r.running for r in mine("c-d2")), 10, "runtime started")
+    started = time.monotonic()
+    client(local).delete_environment(Name="c-d2")
+    wait_status(local, "c-d2", None)
+    assert time.monotonic() - started < 5, "the create thread stops waiting for Airflow when superseded"
+    FakeRuntime.healthy_gate.set()
+    time.sleep(1)
+    assert status(local, "c-d2") is None
+    assert not any(r.running for r in mine("c-d2"))
+
+
+def test_update_delete_and_update_update(local):
+    name, mw = "u-d", client(local)
+    mw.create_environment(**request(local, name))
+    wait_status(local, name, "AVAILABLE")
+    assert mw.get_environment(Name=name)["Environment"]["Tags"].get("localmwaa:emulated-airflow-version") is None
+
+    # Two concurrent updates: one runs, the other is refused as MWAA refuses it.
+    FakeRuntime.healthy_gate.clear()
+    results: list = []
+
+    def update():
+        try:
+            mw.update_environment(Name=name, AirflowConfigurationOptions={"core.parallelism": "8"})
+            results.append("ok")
+        except botocore.exceptions.ClientError as exc:
+            results.append((exc.response["Error"]["Code"], exc.response["Error"]["Message"]))
+
+    threads = [threading.Thread(target=update) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results, key=str) == sorted(["ok", ("ValidationException", "Environments with UPDATING status cannot be updated.")],
+                                              key=str)
+    assert status(local, name) == "UPDATING"
+    wait_until(lambda: len(mine(name)) == 2 and mine(name)[1].running, 10, "the update's runtime")
+    assert [r.running for r in mine(name)] == [False, True]  # the old one stopped, one new one: not two
+
+    # Delete during the update: DELETED, nothing left running, and it does not come back.
+    mw.delete_environment(Name=name)
+    wait_status(local, name, None)
+    FakeRuntime.healthy_gate.set()
+    time.sleep(1)
+    assert status(local, name) is None
+    assert len(mine(name)) == 2 and not any(r.running for r in mine(name))
+
+
+def test_update_and_delete_refused_where_aws_refuses(local):
+    name, mw = "refusals", client(local)
+    FakeRuntime.healthy_gate.clear()
+    mw.create_environment(**request(local, name))
+    assert error_of(lambda: mw.update_environment(Name=name, MaxWorkers=3)) == (
+        "ValidationException", "Environments with CREATING status cannot be updated.")
+    FakeRuntime.exit_reason = "Airflow scheduler exited: boom"
+    wait_status(local, name, "CREATE_FAILED")
+    assert error_of(lambda: mw.update_environment(Name=name, MaxWorkers=3)) == (
+        "ValidationException", "Environments with CREATE_FAILED status cannot be updated.")
+    assert not any(r.running for r in mine(name))
+    mw.delete_environment(Name=name)
+    assert error_of(lambda: mw.delete_environment(Name=name))[0] in ("ValidationException", "ResourceNotFoundException")
+    wait_status(local, name, None)
+
+
+def test_list_during_transitions_never_fails(local):
+    mw, stop, failures, seen = client(local), threading.Event(), [], set()
+
+    def lister():
+        while not stop.is_set():
+            try:
+                seen.update(mw.list_environments()["Environments"])
+            except Exception as exc:  # noqa: BLE001 - any failure is the finding
+                failures.append(exc)
+
+    thread = threading.Thread(target=lister)
+    thread.start()
+    try:
+        for i in range(3):
+            mw.create_environment(**request(local, f"l-{i}"))
+        for i in range(3):
+            mw.delete_environment(Name=f"l-{i}")
+        for i in range(3):
+            wait_status(local, f"l-{i}", None)
+    finally:
+        stop.set()
+        thread.join()
+    assert failures == []
+    assert {"l-0", "l-1", "l-2"} <= seen
+    assert mw.list_environments()["Environments"] == []
+
+
+def test_same_name_in_two_regions(local):
+    ec2 = cloud.client("ec2", region_name="us-west-2")
+    vpc = ec2.create_vpc(CidrBlock="10.77.0.0/16")["Vpc"]["VpcId"]
+    zones = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]][:2]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.77.{i}.0/24", AvailabilityZone=z)["Subnet"]["SubnetId"]
+               for i, z in enumerate(zones)]
+    group = ec2.create_security_group(GroupName="west", Description="west", VpcId=vpc)["GroupId"]
+    west_net = {"SubnetIds": subnets, "SecurityGroupIds": [group]}
+    east, west = client(local, "us-east-1"), client(local, "us-west-2")
+    try:
+        east_arn = east.create_environment(**request(local, "twin"))["Arn"]
+        west_arn = west.create_environment(**request(local, "twin", NetworkConfiguration=west_net))["Arn"]
+        assert (east_arn.split(":")[3], west_arn.split(":")[3]) == ("us-east-1", "us-west-2")
+        wait_status(local, "twin", "AVAILABLE")
+        wait_status(local, "twin", "AVAILABLE", region="us-west-2")
+        assert east.list_environments()["Environments"] == ["twin"] == west.list_environments()["Environments"]
+        assert client(local, "eu-west-1").list_environments()["Environments"] == []
+        assert west.get_environment(Name="twin")["Environment"]["NetworkConfiguration"]["SubnetIds"] == subnets
+        west.tag_resource(ResourceArn=west_arn, Tags={"side": "west"})
+        assert "side" not in east.list_tags_for_resource(ResourceArn=east_arn)["Tags"]
+        west.delete_environment(Name="twin")
+        wait_status(local, "twin", None, region="us-west-2")
+        assert status(local, "twin") == "AVAILABLE"
+    finally:
+        delete_and_wait(local, "twin")
+        delete_and_wait(local, "twin", "us-west-2")
+
+
+def test_airflow_versions(local):
+    mw = client(local)
+    code, text = error_of(lambda: mw.create_environment(**request(local, "v2", AirflowVersion="2.10.3")))
+    assert code == "ValidationException" and "3.0.6, 3.2.1, 3.3.1" in text
+    assert AIRFLOW_VERSIONS == ("3.0.6", "3.2.1", "3.3.1") and INSTALLED_AIRFLOW == __import__("helpers.versions").versions.MWAA_VERSION
+    mw.create_environment(**request(local, "v32", AirflowVersion="3.2.1"))
+    try:
+        env = mw.get_environment(Name="v32")["Environment"]
+        assert env["AirflowVersion"] == "3.2.1"
+        assert env["Tags"]["localmwaa:emulated-airflow-version"] == "3.3.1"
+        wait_status(local, "v32", "AVAILABLE")
+        mw.update_environment(Name="v32", AirflowVersion="3.3.1")
+        wait_status(local, "v32", "AVAILABLE")
+        assert "localmwaa:emulated-airflow-version" not in mw.get_environment(Name="v32")["Environment"]["Tags"]
+        code, text = error_of(lambda: mw.update_environment(Name="v32", AirflowVersion="3.2.1"))
+        assert code == "ValidationException" and "does not support updates to version 3.2.1" in text
+    finally:
+        delete_and_wait(local, "v32")
+
+
+@pytest.mark.parametrize("option", ["core.executor", "core.sql_alchemy_conn", "database.sql_alchemy_conn", "celery.broker_url",
+                                    "celery.result_backend", "webserver.secret_key", "api_auth.jwt_secret", "core.fernet_key",
+                                    "logging.remote_logging", "logging.remote_base_log_folder", "core.dags_folder", "api.port"])
+def test_blocked_configuration_options_are_refused(local, option):
+    code, text = error_of(lambda: client(local).create_environment(
+        **request(local, "blocked", AirflowConfigurationOptions={option: "x"})))
+    assert code == "ValidationException" and f"'{option}' is managed by Amazon MWAA" in text
+
+
+def test_the_workbooks_configuration_options_are_accepted_on_create_and_update(local):
+    from helpers import secrets_cache, snowflake_scenario
+
+    mw = client(local)
+    options = {**secrets_cache.options(True, 60, 30), **snowflake_scenario.secrets_backend_options({}),
+               "core.parallelism": "8", "core.default_timezone": "utc", "dag_processor.refresh_interval": "5"}
+    mw.create_environment(**request(local, "allowed", AirflowConfigurationOptions=options))
+    try:
+        wait_status(local, "allowed", "AVAILABLE")
+        mw.update_environment(Name="allowed", AirflowConfigurationOptions=secrets_cache.options(False, 0, 30))
+        wait_status(local, "allowed", "AVAILABLE")
+        code, text = error_of(lambda: mw.update_environment(Name="allowed", AirflowConfigurationOptions={"core.executor": "x"}))
+        assert code == "ValidationException" and "core.executor" in text
+    finally:
+        delete_and_wait(local, "allowed")
+
+
+@pytest.mark.parametrize("member", ["PluginsS3Path", "RequirementsS3Path", "StartupScriptS3Path"])
+def test_plugins_requirements_and_startup_script_are_refused_as_not_implemented(local, member):
+    code, text = error_of(lambda: client(local).create_environment(**request(local, "paths", **{member: "plugins.zip"})))
+    assert code == "ValidationException" and f"{member} is not implemented by the local MWAA yet" in text
+
+
+def test_execution_role_account_and_trust(local):
+    mw, role = client(local), local["prereq"].role_arn
+    other_account = role.replace("123456789012", "210987654321")
+    code, text = error_of(lambda: mw.create_environment(**request(local, "r", ExecutionRoleArn=other_account)))
+    assert code == "ValidationException" and "is in account 210987654321" in text
+    lambda_trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                           "Principal": {"Service": "lambda.amazonaws.com"}}]}
+    only_airflow = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                           "Principal": {"Service": "airflow.amazonaws.com"}}]}
+    for trust, missing in ((lambda_trust, "airflow.amazonaws.com, airflow-env.amazonaws.com"), (only_airflow, "airflow-env.amazonaws.com")):
+        arn = cloud.client("iam").create_role(RoleName=f"untrusting-{len(missing)}",
+                                              AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+        code, text = error_of(lambda arn=arn: mw.create_environment(**request(local, "r", ExecutionRoleArn=arn)))
+        assert code == "ValidationException" and text.endswith(f"it does not trust {missing}.")
+    assert iam.MWAA_TRUST["Statement"][0]["Principal"]["Service"] == ["airflow.amazonaws.com", "airflow-env.amazonaws.com"]
+
+
+def test_route_tables_decide_public_and_a_missing_way_out_is_a_warning(local):
+    ec2, mw, prereq = cloud.client("ec2"), client(local), local["prereq"]
+    net = {"SubnetIds": prereq.network.subnet_ids, "SecurityGroupIds": prereq.network.security_group_ids}
+
+    # The workbook's own network (helpers/network.py) validates; with no NAT and no endpoint it carries a warning.
+    mw.create_environment(**request(local, "net-ok"))
+    tags = mw.get_environment(Name="net-ok")["Environment"]["Tags"]
+    assert tags["localmwaa:warning"].startswith("On AWS this environment would fail to create")
+    delete_and_wait(local, "net-ok")
+
+    # A VPC endpoint in the VPC (as the CloudFormation template makes) removes the warning.
+    endpoint = ec2.create_vpc_endpoint(VpcId=prereq.network.vpc_id, ServiceName="com.amazonaws.us-east-1.sqs",
+                                       VpcEndpointType="Interface", SubnetIds=net["SubnetIds"])["VpcEndpoint"]["VpcEndpointId"]
+    mw.create_environment(**request(local, "net-ok"))
+    assert "localmwaa:warning" not in mw.get_environment(Name="net-ok")["Environment"]["Tags"]
+    delete_and_wait(local, "net-ok")
+    ec2.delete_vpc_endpoints(VpcEndpointIds=[endpoint])
+
+    # A subnet whose explicitly associated route table sends 0.0.0.0/0 to an internet gateway is public.
+    igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=prereq.network.vpc_id)
+    table = ec2.create_route_table(VpcId=prereq.network.vpc_id)["RouteTable"]["RouteTableId"]
+    ec2.create_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
+    assoc = ec2.associate_route_table(RouteTableId=table, SubnetId=net["SubnetIds"][1])["AssociationId"]
+    code, text = error_of(lambda: mw.create_environment(**request(local, "net-public")))
+    assert code == "ValidationException"
+    assert text == f"Subnets must be private; {net['SubnetIds'][1]} routes 0.0.0.0/0 to an internet gateway."
+    ec2.disassociate_route_table(AssociationId=assoc)
+
+    # ... and so is one that uses the VPC's main route table when that table routes to the gateway.
+    main = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [prereq.network.vpc_id]},
+                                              {"Name": "association.main", "Values": ["true"]}])["RouteTables"][0]["RouteTableId"]
+    ec2.create_route(RouteTableId=main, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
+    try:
+        code, text = error_of(lambda: mw.create_environment(**request(local, "net-public")))
+        assert code == "ValidationException" and "routes 0.0.0.0/0 to an internet gateway" in text
+        assert net["SubnetIds"][0] in text
+    finally:
+        ec2.delete_route(RouteTableId=main, DestinationCidrBlock="0.0.0.0/0")
+
+
+def test_dag_sync_failure_shows_in_get_environment_and_wait_for_dag(local, monkeypatch):
+    from helpers.localcloud.emulators.mwaa.dagsync import DagSync
+
+    shared = local["emulator"].shared
+    monkeypatch.setattr(shared, "sync_factory", lambda s3c, bucket, prefix, folder: DagSync(s3c, bucket, prefix, folder, 0.2))
+    bucket = "tests-sm-doomed"
+    arn = s3.create_environment_bucket(bucket, NB)
+    mw = client(local)
+    mw.create_environment(**request(local, "sync", SourceBucketArn=arn))
+    try:
+        wait_status(local, "sync", "AVAILABLE")
+        assert "localmwaa:dag-sync-error" not in mw.get_environment(Name="sync")["Environment"]["Tags"]
+        s3c = cloud.client("s3")
+        versions = s3c.list_object_versions(Bucket=bucket)
+        for v in versions.get("Versions", []) + versions.get("DeleteMarkers", []):
+            s3c.delete_object(Bucket=bucket, Key=v["Key"], VersionId=v["VersionId"])
+        s3c.delete_bucket(Bucket=bucket)
+        wait_until(lambda: "localmwaa:dag-sync-error" in mw.get_environment(Name="sync")["Environment"]["Tags"], 10, "sync error")
+        assert "NoSuchBucket" in mw.get_environment(Name="sync")["Environment"]["Tags"]["localmwaa:dag-sync-error"]
+        monkeypatch.setattr(mwaa, "client", lambda: mw)
+        with pytest.raises(WorkbookError) as err:
+            mwaa.AirflowApi("sync").wait_for_dag("anything", timeout=1)
+        assert "Timed out" in str(err.value) and "Copying DAGs from S3 fails" in str(err.value) and "NoSuchBucket" in str(err.value)
+    finally:
+        delete_and_wait(local, "sync")
+
+
+class ScriptedApi:
+    """An AirflowApi stand-in answering task-instance listings from a script of states."""
+
+    def __init__(self, script):
+        self.script, self.calls = script, 0
+
+    def call(self, method, path, query=None, body=None):
+        states = self.script[min(self.calls, len(self.script) - 1)]
+        self.calls += 1
+        return {"task_instances": [{"task_id": t, "state": s} for t, s in states.items()]}
+
+
+def test_deferral_watch_stops_when_the_run_ends_before_its_data_arrives():
+    api = ScriptedApi([{"wait": "running", "load": None}, {"wait": "failed", "load": "upstream_failed"}])
+    started = time.monotonic()
+    with pytest.raises(WorkbookError, match=r"ended before its data arrived: wait, load ended failed"):
+        deferral.watch(api, "d", "r", arrive_after=60, arrive=lambda: None, label="x", timeout=60, interval=0.05,
+                       arrive_when=deferral.deferred_for("wait", 5))
+    assert time.monotonic() - started < 5
+
+
+def test_wait_for_run_reports_the_failed_task_not_a_log_stream_timeout(monkeypatch):
+    api = mwaa.AirflowApi("env")
+    tis = [{"task_id": "extract", "state": "upstream_failed", "start_date": None},
+           {"task_id": "sense", "state": "failed", "start_date": None}]
+    answers = {"/dags/d/dagRuns/r": {"state": "failed"}, "/dags/d/dagRuns/r/taskInstances": {"task_instances": tis}}
+    monkeypatch.setattr(api, "call", lambda method, path, query=None, body=None: answers[path])
+    monkeypatch.setattr(mwaa, "describe", lambda name: {"LoggingConfiguration": mwaa.TASK_LOGS_INFO})
+    awaited = []
+    monkeypatch.setattr(api, "task_log_streams", lambda d, r, expected, timeout=60: awaited.append(expected) or [])
+    assert api.wait_for_run("d", "r", timeout=5) == "failed"
+    assert awaited == [0]  # no stream is awaited for tasks that never started
+    assert api.failure("d", "r", tis) == "DAG run d r failed: task sense is failed, before it started (no task log exists)."
+
+    def no_streams(d, r, expected, timeout=60):
+        raise WorkbookError("Timed out after 120 s waiting for 1 task log streams.")
+
+    tis[1]["start_date"] = "2026-01-01T00:00:00Z"
+    monkeypatch.setattr(api, "task_log_streams", no_streams)
+    with pytest.raises(WorkbookError, match=r"^DAG run d r failed: task sense is failed, after it started\. Its task logs"):
+        api.wait_for_run("d", "r", timeout=5)
+
+
+
+def test_the_cloudformation_network_validates_without_a_warning(local):
+    """Notebook 02's VPC (helpers/cloudformation/cfn-vpc-private.yaml): private route table, VPC endpoints."""
+    from helpers import shared_vpc
+
+    outputs = shared_vpc.deploy_network()
+    mw = client(local)
+    mw.create_environment(**shared_vpc.environment_request("cfn-net", outputs, local["prereq"], "PRIVATE_ONLY"))
+    try:
+        env = mw.get_environment(Name="cfn-net")["Environment"]
+        assert env["Status"] in ("CREATING", "PENDING")
+        assert "localmwaa:warning" not in env["Tags"]
+    finally:
+        delete_and_wait(local, "cfn-net")
