@@ -48,20 +48,12 @@ def _zip(source: str = SOURCE) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def lam(tmp_path_factory):
-    """One local cloud for the module, with an execution role and short async retry delays."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("WORKBOOK_STATE_DIR", str(tmp_path_factory.mktemp("lambda") / "state"))
-        for var in ("WORKBOOK_TARGET", "WORKBOOK_AWS_PORT", "WORKBOOK_REGION"):
-            patch.delenv(var, raising=False)
-        localcloud.up(quiet=True)
-        try:
-            iam.create_role(ROLE, NB, lambdas.LAMBDA_TRUST, {"Version": "2012-10-17", "Statement": [
-                {"Effect": "Allow", "Action": "logs:PutLogEvents", "Resource": "*"}]}, "test")
-            assert _runner("POST", "config", {"retry_delays_seconds": [0.3, 0.6]})[1]["retry_delays_seconds"] == [0.3, 0.6]
-            yield cloud.client("lambda")
-        finally:
-            localcloud.down()
+def lam(module_cloud):
+    """The module's local cloud, with the functions' execution role and short async retry delays."""
+    iam.create_role(ROLE, NB, lambdas.LAMBDA_TRUST, {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "logs:PutLogEvents", "Resource": "*"}]}, "test")
+    assert _runner("POST", "config", {"retry_delays_seconds": [0.3, 0.6]})[1]["retry_delays_seconds"] == [0.3, 0.6]
+    return cloud.client("lambda")
 
 
 def _create(lam, name: str, handler: str, timeout: int = 10, **extra) -> str:
