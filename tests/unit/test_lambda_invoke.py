@@ -189,8 +189,9 @@ def test_code_from_s3_and_lambda_error_types_for_bad_handlers(lam):
 
 
 def test_lambdas_invoke_raises_a_function_error_in_one_line(lam):
-    with pytest.raises(WorkbookError, match=r"^Lambda function t-boom failed: ValueError: boom 1 \(its log: "):
-        lambdas.invoke("t-boom", {"n": 1})
+    _create(lam, "t-helper-boom", "boom")
+    with pytest.raises(WorkbookError, match=r"^Lambda function t-helper-boom failed: ValueError: boom 1 \(its log: "):
+        lambdas.invoke("t-helper-boom", {"n": 1})
 
 
 # --- async rules: retries, destinations -----------------------------------------------------------------------------
@@ -260,7 +261,8 @@ def test_the_runner_endpoint_answers_bad_requests_with_one_json_line(lam):
     assert (status, body) == (404, {"message": "Function not found: arn:aws:lambda:us-east-1:123456789012:function:t-nope"})
     with pytest.raises(WorkbookError, match="^The local Lambda runner refused POST subscriptions: Function not found: "):
         lambdas._runner("POST", {"QueueUrl": "http://q", "FunctionName": "t-nope", "Region": "us-east-1"})
-    status, body = _runner("POST", "invoke", {"FunctionName": "t-echo", "Event": {"n": 9}})
+    _create(lam, "t-runner-echo", "echo")
+    status, body = _runner("POST", "invoke", {"FunctionName": "t-runner-echo", "Event": {"n": 9}})
     assert status == 200 and body["status"] == "ok" and body["result"]["event"] == {"n": 9}
 
 

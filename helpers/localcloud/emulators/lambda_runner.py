@@ -111,14 +111,13 @@ class LambdaRunner:
                 response = self._invoke_api(request, match.group("name"))
             else:
                 response = self._json(200, self._workbook_api(request))
-        except ApiError as err:
+        except Exception as exc:  # never a traceback page: a JSON error with the reason
+            err = exc if isinstance(exc, ApiError) else ApiError(500, "ServiceException", f"{type(exc).__name__}: {exc}")
             if request.path.startswith("/_workbook/"):
                 response = self._json(err.status, {"message": str(err)})
             else:  # Lambda's error shape
-                response = self._json(err.status, {"Type": "User", "Message": str(err)}, {"x-amzn-ErrorType": err.code})
-        except Exception as exc:  # never a traceback page: a JSON error with the reason
-            response = self._json(500, {"Type": "Service", "Message": f"{type(exc).__name__}: {exc}"},
-                                  {"x-amzn-ErrorType": "ServiceException"})
+                kind = "User" if err.status < 500 else "Service"
+                response = self._json(err.status, {"Type": kind, "Message": str(err)}, {"x-amzn-ErrorType": err.code})
         return response(environ, start_response)
 
     @staticmethod
