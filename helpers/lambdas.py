@@ -3,7 +3,7 @@
 The one place that knows how a rule reaches a function on each target: on AWS the rule targets the function
 (with permission for EventBridge to invoke it); on the local cloud, whose EventBridge cannot target Lambda,
 the rule targets an SQS queue and the local cloud's Lambda runner invokes the same deployed code for each
-delivered event (emulated).
+delivered event (emulated). Invoking a function is the same boto3 Invoke call on both targets.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import inspect
 import io
 import json
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
@@ -21,6 +22,7 @@ import botocore.exceptions
 import pandas as pd
 
 from helpers import cloud, localcloud
+from helpers.errors import WorkbookError
 from helpers.tags import tags
 
 LAMBDA_TRUST = {"Version": "2012-10-17", "Statement": [
@@ -75,21 +77,27 @@ def route_rule(rule: str, function: str, notebook: str) -> str:
     return f"rule {rule} -> SQS queue -> local Lambda runner -> function {function} (Lambda invocation emulated)"
 
 
-def invoke(function: str, event: dict) -> dict:
-    """Invoke the function once with `event` and return its result (on the local cloud: emulated, by the runner)."""
-    if not cloud.settings().is_local:
-        response = cloud.client("lambda").invoke(FunctionName=function, Payload=json.dumps(event).encode())
-        return json.loads(response["Payload"].read())
-    record = _runner("POST", {"FunctionName": function, "Event": event, "Region": cloud.settings().region}, path="invoke")
-    return record["result"]
+def invoke(function: str, event: dict):
+    """Invoke the function once with `event` (RequestResponse) and return its result; the same Invoke call on both
+    targets (on the local cloud the gateway's Lambda runner serves it, emulated). A function error raises, with Lambda's
+    errorType and errorMessage."""
+    response = cloud.client("lambda").invoke(FunctionName=function, Payload=json.dumps(event).encode())
+    payload = json.loads(response["Payload"].read() or b"null")
+    if response.get("FunctionError"):
+        raise WorkbookError(f"Lambda function {function} failed: {payload.get('errorType')}: {payload.get('errorMessage')} "
+                            f"(its log: lambdas.log_lines({function!r})).")
+    return payload
 
 
 def _runner(method: str, body: dict | None = None, query: str = "", path: str = "subscriptions") -> dict:
     request = urllib.request.Request(f"{localcloud.endpoint()}/_workbook/lambda/{path}{query}", method=method,
                                      data=json.dumps(body).encode() if body else None,
                                      headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=330) as resp:
-        return json.load(resp)
+    try:
+        with urllib.request.urlopen(request, timeout=330) as resp:
+            return json.load(resp)
+    except urllib.error.HTTPError as exc:
+        raise WorkbookError(f"The local Lambda runner refused {method} {path}: {json.load(exc).get('message', exc.reason)}") from None
 
 
 def log_lines(function: str, since_ms: int = 0) -> list[str]:

@@ -1,7 +1,8 @@
 """The local cloud's AWS endpoint: one loopback HTTP server in front of moto and the workbook's emulators.
 
 Requests are routed by the SigV4 signing name in the Authorization header: services moto lacks
-(see `helpers.localcloud.emulators`) go to the workbook's emulator for them, the rest to moto.
+(see `helpers.localcloud.emulators`) go to the workbook's emulator for them, the rest to moto. An emulator
+with a `serves(path)` method takes only the paths it accepts (Lambda's Invoke); moto gets the others.
 `/_workbook/health` answers with the token this server was started with, so the workbook can
 tell its own server from another program that happens to hold the port. `/_workbook/calls` counts the
 API calls served per service and action (JSON-protocol services name the action in X-Amz-Target), so a
@@ -53,6 +54,8 @@ class Gateway:
             with self.lock:
                 self.calls[(match.group(1), target.rsplit(".", 1)[-1])] += 1
         emulator = self.emulators.get(match.group(1)) if match else None
+        if emulator is not None and not getattr(emulator, "serves", lambda _path: True)(path):
+            emulator = None  # an emulator of part of a service (Lambda's Invoke): moto serves the rest
         if emulator is None:
             emulator = next((app for prefix, app in self.paths.items() if path.startswith(prefix)), None)
         return (emulator or self.moto_app)(environ, start_response)

@@ -4,7 +4,8 @@
 SigV4 credential scope) -> WSGI app, and unsigned path prefix -> WSGI app (e.g. MWAA's CLI endpoint).
 
 - `mwaa`: the MWAA control plane over real Airflow 3 processes (signing name `airflow`).
-- `lambda_runner`: runs Lambda functions as local processes for events delivered to SQS queues.
+- `lambda_runner`: runs Python Lambda functions as local processes: Lambda's Invoke (signing name `lambda`, only
+  the invocations path; moto keeps the rest of Lambda) and events delivered to SQS queues, with Lambda's async rules.
 - `glue`: Glue Python shell job runs and crawls that do their work (scripts run as local processes, crawlers
   infer tables from the data).
 - `moto_fixes`: corrections to moto behaviour the scenarios rely on.
@@ -26,4 +27,4 @@ def load_emulators(state_dir: str, endpoint: str) -> tuple[dict, dict]:
     work = Path(state_dir) / "lambda"
     work.mkdir(parents=True, exist_ok=True)
     runner = LambdaRunner(endpoint, work)
-    return {"airflow": mwaa}, {"/aws_mwaa/": mwaa, "/_workbook/mwaa/": mwaa, "/_workbook/lambda/": runner}
+    return {"airflow": mwaa, "lambda": runner}, {"/aws_mwaa/": mwaa, "/_workbook/mwaa/": mwaa, "/_workbook/lambda/": runner}
