@@ -64,10 +64,29 @@ def plan(names: list[str], lanes: int) -> list[list[str]]:
 
 # --- one lane (its own process and local cloud) ------------------------------------------------------------
 
+def _end_with_parent() -> None:
+    """A lane outlives nothing: if the run that started it dies (killed, a CI timeout), the lane stops its kernel and
+    its local cloud and exits, instead of running notebooks for nobody."""
+    from helpers import localcloud
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        for child in psutil.Process().children(recursive=True):
+            child.kill()
+        localcloud.down()
+        os._exit(3)
+
+    threading.Thread(target=watch, name="lane-watchdog", daemon=True).start()
+
+
 def run_lane(names: list[str], out: Path, timeout: int = 900) -> list[dict]:
     from helpers import localcloud
     from helpers.runner import run_notebook
 
+    _end_with_parent()
     rows: list[dict] = []
 
     def record(name: str, execution: int, path: Path) -> None:
