@@ -74,23 +74,16 @@ class FakeSync:
 
 
 @pytest.fixture(scope="module")
-def local(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("WORKBOOK_STATE_DIR", str(tmp_path_factory.mktemp("mwaa-sm-state")))
-        for var in ("WORKBOOK_TARGET", "WORKBOOK_AWS_PORT", "WORKBOOK_MWAA_ENVIRONMENT"):
-            mp.delenv(var, raising=False)
-        localcloud.up(quiet=True)
-        try:
-            prereq = mwaa.create_prerequisites(NB, "tests-sm-env")
-            emulator = MwaaEmulator(str(tmp_path_factory.mktemp("fake-mwaa")), localcloud.endpoint(), FakeRuntime, FakeSync)
-            server = make_server("127.0.0.1", 0, emulator, threaded=True)
-            threading.Thread(target=server.serve_forever, daemon=True).start()
-            try:
-                yield {"prereq": prereq, "emulator": emulator, "url": f"http://127.0.0.1:{server.server_port}"}
-            finally:
-                server.shutdown()
-        finally:
-            localcloud.down()
+def local(module_cloud, tmp_path_factory):
+    """The module's local cloud, plus an in-process MWAA emulator with fake Airflow runtimes served beside it."""
+    prereq = mwaa.create_prerequisites(NB, "tests-sm-env")
+    emulator = MwaaEmulator(str(tmp_path_factory.mktemp("fake-mwaa")), localcloud.endpoint(), FakeRuntime, FakeSync)
+    server = make_server("127.0.0.1", 0, emulator, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield {"prereq": prereq, "emulator": emulator, "url": f"http://127.0.0.1:{server.server_port}"}
+    finally:
+        server.shutdown()
 
 
 @pytest.fixture(autouse=True)
