@@ -76,11 +76,14 @@ def pytest_collection_finish(session):
     from helpers.testkit import lanes
 
     one_notebook = bool(os.environ.get("WORKBOOK_TEST_NOTEBOOKS"))
-    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    # Progress in CI logs while the unit tests run: pytest captures fd 1 during each test, so write to the copy of the
+    # real stdout it saved (when it has one).
+    capture = getattr(session.config.pluginmanager.get_plugin("capturemanager"), "_global_capturing", None)
+    out_fd = getattr(getattr(capture, "out", None), "targetfd_save", None)
 
-    def echo(line: str) -> None:  # progress in CI logs: the reporter writes to the terminal pytest's capture spares
-        if reporter is not None:
-            reporter.write_line(f"[notebooks] {line}")
+    def echo(line: str) -> None:
+        if isinstance(out_fd, int):
+            os.write(out_fd, f"\n[notebooks] {line}\n".encode())
 
     session.config.workbook_lanes = lanes.Background(lanes=1 if one_notebook else None, names=lanes.selected_notebooks(),
                                                      echo=echo)

@@ -45,9 +45,10 @@ def test_second_run_matches_committed_outputs(workbook_run, name):
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_within_time_budget(workbook_run, name):
-    budget = budgets.load()[name].seconds
+    budget, factor = budgets.load()[name].seconds, budgets.shared_cores_factor()
     slowest = max(_row(workbook_run, name, execution)["seconds"] for execution in (1, 2))
-    assert slowest <= budget, f"{name} took {slowest:.0f} s, over its budget of {budget:.0f} s (tests/notebook_budgets.toml)"
+    assert slowest <= budget * factor, (f"{name} took {slowest:.0f} s, over {factor}x its budget of {budget:.0f} s "
+                                        f"(tests/notebook_budgets.toml; {workbook_run['lane_count']} lanes beside the unit tests)")
 
 
 def test_clean_up_closes_every_lane_with_nothing_left(workbook_run):
@@ -59,7 +60,8 @@ def test_clean_up_closes_every_lane_with_nothing_left(workbook_run):
         assert left == [], f"lane {row['lane']} left {left} running"
         mismatches = compare.compare(Path(row["path"]), NOTEBOOKS_DIR / f"{budgets.CLEAN_UP}.ipynb")
         assert not mismatches, "\n".join(map(str, mismatches))
-        assert row["seconds"] <= budgets.load()[budgets.CLEAN_UP].seconds, f"99_clean_up took {row['seconds']:.0f} s"
+        limit = budgets.load()[budgets.CLEAN_UP].seconds * budgets.shared_cores_factor()
+        assert row["seconds"] <= limit, f"99_clean_up took {row['seconds']:.0f} s, over {limit:.0f} s"
 
 
 def test_peak_memory_of_all_lanes(workbook_run):

@@ -25,3 +25,15 @@ def test_recorded_local_mwaa_figures_are_within_their_budgets():
     assert bench["create_to_available_s"] <= 30, "CreateEnvironment -> AVAILABLE over its 30 s budget"
     assert bench["dag_upload_to_listed_s"] <= 5
     assert bench["idle_memory_pss_mb"] <= 1500 and bench["idle_cpu_percent_of_core"] <= 15
+
+
+def test_every_notebook_alone_was_within_its_budget():
+    """The chapters' budgets hold for a notebook run alone: make bench's one-lane run, recorded in measurements/."""
+    from helpers.testkit import budgets
+
+    lanes = measured._load("lanes.json")
+    if lanes is None:
+        return  # nothing recorded yet: the README says so
+    alone = lanes["lanes_1"]["notebooks"]
+    over = {name: seconds for name, seconds in alone.items() if seconds > budgets.load()[name.split("#")[0]].seconds}
+    assert not over, f"over budget when run alone (make bench, commit {lanes['commit']}): {over}"

@@ -24,5 +24,14 @@ def load() -> dict[str, Budget]:
             for name, spec in raw["notebooks"].items()}
 
 
+def _run() -> dict:
+    return tomllib.loads(BUDGETS_FILE.read_text())["run"]
+
+
 def peak_memory_mb() -> float:
-    return float(tomllib.loads(BUDGETS_FILE.read_text())["run"]["peak_memory_mb"])
+    return float(_run()["peak_memory_mb"])
+
+
+def shared_cores_factor() -> float:
+    """How many times its budget a notebook may take in `make test`, where lanes and unit tests share the cores."""
+    return float(_run()["shared_cores_factor"])

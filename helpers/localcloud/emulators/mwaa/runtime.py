@@ -148,8 +148,8 @@ class AirflowRuntime:
             proc = processes.spawn([sys.executable, "-m", "airflow", *args], self.home / "logs" / f"{name}.log", env=env,
                                    cwd=self.home)
             self.processes[name] = (proc.pid, proc.create_time())
-            processes.write_record(self.record, f"airflow:{self.home.parent.parent.name}/{self.home.parent.name}", self.processes,
-                                   home=str(self.home))
+            # named by environment, as `localcloud.strays` names what it finds by working folder (mwaa/<name>/<region>)
+            processes.write_record(self.record, f"airflow:{self.home.parent.parent.name}", self.processes, home=str(self.home))
 
     def exited(self) -> str | None:
         """The first component that died, with the last line of its log; None while all run."""
