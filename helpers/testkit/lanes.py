@@ -156,7 +156,7 @@ def run(lanes: int | None = None, names: list[str] | None = None, root: Path = R
                           "state": str(o / "state")} for p, _, o, m in procs]}
     (root / "run.json").write_text(json.dumps(summary, indent=2) + "\n")
     echo(f"notebooks: {len(procs)} lane(s): " + "; ".join(", ".join(m) for *_, m in procs))
-    peak, reported = 0.0, 0
+    peak, reported = 0.0, set()
     try:
         while any(p.poll() is None for p, *_ in procs):
             if time.monotonic() - started > timeout:
@@ -166,10 +166,10 @@ def run(lanes: int | None = None, names: list[str] | None = None, root: Path = R
             pids = [p.pid for p, *_ in procs if p.poll() is None]
             pids += [pid for _, _, out, _ in procs for pid in _local_cloud_pids(out / "state")]
             peak = max(peak, tree_memory_mb(*pids))
-            rows = _rows(procs)
-            for row in rows[reported:]:
-                echo(f"  {row['notebook']} run {row['execution']}: {row['status']} in {row['seconds']:.0f} s")
-            reported = len(rows)
+            for row in _rows(procs):
+                if (key := (row["lane"], row["notebook"], row["execution"])) not in reported:
+                    reported.add(key)
+                    echo(f"  lane {row['lane']}: {row['notebook']} run {row['execution']}: {row['status']} in {row['seconds']:.0f} s")
             time.sleep(2)
     finally:
         for proc, log, out, _ in procs:
@@ -224,6 +224,11 @@ def _rows(procs) -> list[dict]:
     return rows
 
 
+def _key(row: dict) -> str:
+    """notebook#execution; 99 closes every lane, so its key names the lane."""
+    return f"{row['notebook']}#{'lane' + str(row['lane']) if row['notebook'] == budgets.CLEAN_UP else row['execution']}"
+
+
 def compare(names: list[str] | None = None) -> dict:
     """The speed-up, measured honestly: the same commit, one lane then the default lanes, one after the other."""
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
@@ -235,7 +240,7 @@ def compare(names: list[str] | None = None) -> dict:
         done = run(lanes, names, root=BUILD_DIR / f"lanes-{lanes}")
         result[f"lanes_{lanes}"] = {k: done[k] for k in ("lane_count", "seconds", "peak_memory_mb")} | {
             "ok": all(r["status"] == "ok" for r in done["rows"]),
-            "notebooks": {f"{r['notebook']}#{r['execution']}": r["seconds"] for r in done["rows"]}}
+            "notebooks": {_key(r): r["seconds"] for r in done["rows"]}}
         print(f"lanes={lanes}: {done['seconds']:.0f} s, peak {done['peak_memory_mb']} MB")
     one, two = (result[k]["seconds"] for k in list(result)[-2:])
     result["speedup"] = round(one / two, 2)

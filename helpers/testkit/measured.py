@@ -51,10 +51,12 @@ def table() -> str:
         runs = [(k, v) for k, v in lanes.items() if k.startswith("lanes_")]
         for _, run in runs:
             count = run["lane_count"]
-            per = ", ".join(f"{name.split('#')[0][:2]}{'ab'[int(name.split('#')[1]) - 1] if '#' in name else ''} {s:.0f} s"
-                            for name, s in run["notebooks"].items())
-            rows.append(f"| notebooks as `make test` runs them, {count} lane{'s' if count > 1 else ''} (each twice, then 99) | "
-                        f"{_minutes(run['seconds'])}, peak {run['peak_memory_mb'] / 1000:.1f} GB PSS: {per} | lanes.json |")
+            per: dict[str, list[str]] = {}
+            for name, seconds in run["notebooks"].items():
+                per.setdefault(name.split("#")[0][:2], []).append(f"{seconds:.0f}")
+            text = ", ".join(f"{nb} {'+'.join(times)} s" for nb, times in sorted(per.items()))
+            rows.append(f"| every notebook twice, then 99 per lane, {count} lane{'s' if count > 1 else ''} (no unit tests beside) | "
+                        f"{_minutes(run['seconds'])}, peak {run['peak_memory_mb'] / 1000:.1f} GB PSS; per execution: {text} | lanes.json |")
         rows.append(f"| speed-up of {runs[-1][1]['lane_count']} lanes over 1 (commit {lanes['commit']}, "
                     f"{lanes['cores']} cores) | {lanes['speedup']}x | lanes.json |")
     if session := _load("test-session.json"):

@@ -16,6 +16,7 @@ Where the local MWAA differs from AWS (also in README, "Local MWAA"):
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import re
 import urllib.parse
@@ -27,8 +28,8 @@ from helpers.localcloud.emulators.mwaa.model import invalid
 # The Airflow versions MWAA runs as images (aws/amazon-mwaa-docker-images, /work/shared/mwaa/<version>/), Airflow 3
 # only: the workbook is written for Airflow 3. Every one runs the installed Airflow locally.
 AIRFLOW_VERSIONS = ("3.0.6", "3.2.1", "3.3.1")
-INSTALLED_AIRFLOW = "3.3.1"  # helpers.versions.MWAA_VERSION: the MWAA image the installed packages are pinned to
-LATEST_VERSION = "3.3.1"
+INSTALLED_AIRFLOW = importlib.metadata.version("apache-airflow")  # pinned to an MWAA image's (requirements/)
+LATEST_VERSION = AIRFLOW_VERSIONS[-1]
 EMULATED_VERSION_TAG = "localmwaa:emulated-airflow-version"
 ENVIRONMENT_CLASSES = ("mw1.micro", "mw1.small", "mw1.medium", "mw1.large", "mw1.xlarge", "mw1.2xlarge")
 LOG_MODULES = ("DagProcessingLogs", "SchedulerLogs", "TaskLogs", "WebserverLogs", "WorkerLogs")
