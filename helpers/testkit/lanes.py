@@ -112,6 +112,12 @@ def _lane_env(state: Path) -> dict[str, str]:
     return {**os.environ, "WORKBOOK_STATE_DIR": str(state), "WORKBOOK_HEADLESS": "1"}
 
 
+def _down(state: Path) -> None:
+    """Stop a lane's local cloud from outside the lane (its state folder is not this process's)."""
+    subprocess.run([sys.executable, "-m", "helpers.localcloud", "down"], env=_lane_env(state), capture_output=True,
+                   timeout=120)
+
+
 def _local_cloud_pids(state: Path) -> list[int]:
     try:
         services = json.loads((state / "localcloud" / "state.json").read_text()).get("services", {})
@@ -129,8 +135,7 @@ def _stop_stale(root: Path) -> None:
     for lane in previous.get("lanes", []):
         if lane.get("pid") and is_same_process(lane["pid"], lane["create_time"]):
             os.killpg(lane["pid"], 9)
-        subprocess.run([sys.executable, "-m", "helpers.localcloud", "down"], env=_lane_env(Path(lane["state"])),
-                       capture_output=True, timeout=120)
+        _down(Path(lane["state"]))
 
 
 def run(lanes: int | None = None, names: list[str] | None = None, root: Path = RUN_DIR, timeout: float = 3600,
@@ -175,8 +180,7 @@ def run(lanes: int | None = None, names: list[str] | None = None, root: Path = R
         for proc, log, out, _ in procs:
             if proc.poll() is None:
                 os.killpg(proc.pid, 9)
-                subprocess.run([sys.executable, "-m", "helpers.localcloud", "down"], env=_lane_env(out / "state"),
-                               capture_output=True, timeout=120)
+                _down(out / "state")
             proc.wait()
             log.close()
     rows = _rows(procs)
