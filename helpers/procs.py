@@ -10,9 +10,9 @@ from collections.abc import Callable
 import psutil
 
 from helpers.errors import WorkbookError
-from helpers.localcloud.processes import LOOPBACK, free_port, is_same_process, port_open, spawn, stop_all
+from helpers.localcloud.processes import LOOPBACK, free_port, is_same_process, port_open, spawn, started, stop_all
 
-__all__ = ["LOOPBACK", "free_port", "is_same_process", "port_open", "require_free", "spawn", "stop", "stop_all",
+__all__ = ["LOOPBACK", "free_port", "is_same_process", "port_open", "require_free", "spawn", "started", "stop", "stop_all",
            "tree_memory_mb", "wait_until"]
 
 

@@ -131,7 +131,7 @@ def _stop_strays() -> dict[str, int]:
     pairs = [p for record in recorded.values() for p in record["processes"].values()]
     for proc in processes.processes_under(_dir() / "mwaa"):
         try:
-            pairs.append((proc.pid, proc.create_time()))
+            pairs.append((proc.pid, processes.started(proc)))
         except processes.psutil.NoSuchProcess:
             pass
     processes.stop_all(pairs)  # all at once: one grace period, however many environments
@@ -311,9 +311,13 @@ def problems(rows: list[dict] | None = None) -> list[str]:
 
 
 def require(name: str = "aws") -> Record:
-    """The running record of a service, or a one-line error saying how to start it."""
-    rec = running().get(name)
-    if rec is None:
+    """The running record of a service, or a one-line error saying how to start it. A service that runs but is slow to
+    answer (a busy machine) is waited for, as `up` does, rather than reported as not running."""
+    service, rec = _services()[name], _read().get(name)
+    state = service.state(rec) if rec else "stopped"
+    if state == "slow":
+        state = _wait_for_slow(name, service, rec, quiet=True)
+    if state != "running":
         raise WorkbookError(
             "The local cloud is not running: start it with `python -m helpers.localcloud up` "
             "(or `helpers.localcloud.ensure_up()` in a notebook)."

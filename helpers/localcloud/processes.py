@@ -16,6 +16,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -23,6 +24,8 @@ from pathlib import Path
 import psutil
 
 LOOPBACK = "127.0.0.1"
+_LINUX = sys.platform.startswith("linux")
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if _LINUX else 100
 GRACE_SECONDS = 3.0
 
 _SPAWNED: dict[int, subprocess.Popen] = {}
@@ -77,11 +80,30 @@ def start_reaper(interval: float = 1.0) -> threading.Thread:
     return thread
 
 
+def started(proc: psutil.Process | int) -> float:
+    """When a process started: the stamp that, with its PID, names it (PIDs get reused) in records and on stop.
+
+    On Linux, seconds since boot from /proc/PID/stat. psutil's create_time() adds the boot time, which the kernel
+    derives from the wall clock, as a whole number of seconds: a clock that is stepped or slewed (NTP on a virtual
+    machine) moves it by a second, and every running process would then look like another one, so stopped or
+    restarted as gone. Elsewhere, psutil's create_time()."""
+    pid = proc if isinstance(proc, int) else proc.pid
+    if not _LINUX:
+        return psutil.Process(pid).create_time()
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            data = stat.read()
+    except (FileNotFoundError, ProcessLookupError):
+        raise psutil.NoSuchProcess(pid) from None
+    # The command name (2nd field) may hold spaces and parentheses: count fields after its closing parenthesis.
+    return int(data[data.rindex(b")") + 2:].split()[19]) / _CLOCK_TICKS
+
+
 def is_same_process(pid: int, create_time: float) -> bool:
-    """True if `pid` is still the process we started (PIDs get reused)."""
+    """True if `pid` is still the process we started (PIDs get reused): `create_time` is its `started` stamp."""
     try:
         proc = psutil.Process(pid)
-        return abs(proc.create_time() - create_time) < 1.0 and proc.status() != psutil.STATUS_ZOMBIE
+        return abs(started(pid) - create_time) < 0.5 and proc.status() != psutil.STATUS_ZOMBIE
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return False
 
@@ -217,7 +239,7 @@ def stop_found(found: list[psutil.Process], grace: float = GRACE_SECONDS) -> int
     pairs = []
     for proc in found:
         try:
-            pairs.append((proc.pid, proc.create_time()))
+            pairs.append((proc.pid, started(proc)))
         except psutil.NoSuchProcess:
             pass
     return stop_all(pairs, grace)

@@ -95,7 +95,7 @@ class ProcessService:
         log = state_dir / "logs" / f"{self.name}.log"
         started = time.monotonic()
         proc = procs.spawn(self.command(port, token, state_dir), log, env=self.environment())
-        record = Record(self.name, proc.pid, proc.create_time(), port, token, 0.0, str(log), self.scheme)
+        record = Record(self.name, proc.pid, procs.started(proc), port, token, 0.0, str(log), self.scheme)
 
         def exited() -> str | None:
             if proc.is_running() and proc.status() != procs.psutil.STATUS_ZOMBIE:
@@ -109,6 +109,7 @@ class ProcessService:
             procs.stop(record.pid, record.create_time)
             raise
         record.start_seconds = round(time.monotonic() - started, 2)
+        _VERIFIED[(record.pid, record.port, record.token)] = time.monotonic()  # it just answered: no second probe
         return record
 
     def environment(self) -> dict[str, str]:

@@ -27,6 +27,7 @@ import psutil
 
 from helpers.paths import BUILD_DIR
 from helpers.procs import is_same_process, tree_memory_mb
+from helpers.procs import started as started_at
 from helpers.testkit import budgets
 
 RUN_DIR = BUILD_DIR / "test-notebooks"
@@ -157,7 +158,7 @@ def run(lanes: int | None = None, names: list[str] | None = None, root: Path = R
         proc = subprocess.Popen([sys.executable, "-m", "helpers.testkit.lanes", "lane", "--out", str(out), *members],
                                 env=_lane_env(out / "state"), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         procs.append((proc, log, out, members))
-    summary = {"lanes": [{"notebooks": m, "pid": p.pid, "create_time": psutil.Process(p.pid).create_time(),
+    summary = {"lanes": [{"notebooks": m, "pid": p.pid, "create_time": started_at(p.pid),
                           "state": str(o / "state")} for p, _, o, m in procs]}
     (root / "run.json").write_text(json.dumps(summary, indent=2) + "\n")
     echo(f"notebooks: {len(procs)} lane(s): " + "; ".join(", ".join(m) for *_, m in procs))

@@ -58,8 +58,9 @@ def jupyterlab(fresh_state, tmp_path):
                JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"))
     command = lab_command() + [f"--port={port}", "--no-browser", f"--IdentityProvider.token={token}"]
     server = procs.spawn(command, tmp_path / "jupyterlab.log", env=env, cwd=REPO_ROOT)
+    stamp = procs.started(server)
     fresh_state.mkdir(parents=True, exist_ok=True)
-    (fresh_state / "jupyterlab.json").write_text(json.dumps({"pid": server.pid, "create_time": server.create_time()}))
+    (fresh_state / "jupyterlab.json").write_text(json.dumps({"pid": server.pid, "create_time": stamp}))
     notebook_before = hashlib.sha256((NOTEBOOKS_DIR / NOTEBOOK).read_bytes()).hexdigest()
 
     def ready() -> bool:
@@ -70,7 +71,7 @@ def jupyterlab(fresh_state, tmp_path):
             return False
 
     def exited() -> str | None:
-        if procs.is_same_process(server.pid, server.create_time()):
+        if procs.is_same_process(server.pid, stamp):
             return None
         return "JupyterLab exited: " + (tmp_path / "jupyterlab.log").read_text(errors="replace")[-500:]
 
@@ -78,7 +79,7 @@ def jupyterlab(fresh_state, tmp_path):
         procs.wait_until(ready, 60, "JupyterLab", interval=0.3, failed=exited)
         yield f"http://127.0.0.1:{port}", token
     finally:
-        procs.stop(server.pid, server.create_time())
+        procs.stop(server.pid, stamp)
     assert hashlib.sha256((NOTEBOOKS_DIR / NOTEBOOK).read_bytes()).hexdigest() == notebook_before, "the notebook was rewritten"
 
 

@@ -112,12 +112,13 @@ def test_stop_is_a_short_grace_then_sigkill_per_process_group(tmp_path):
     while not leader.children() and time.monotonic() < deadline:
         time.sleep(0.1)
     child = leader.children()[0]
+    leader_stamp, child_stamp = processes.started(leader), processes.started(child)
     time.sleep(0.3)  # both have set their handlers
     started = time.monotonic()
-    assert processes.stop_all([(leader.pid, leader.create_time())], grace=1.0) == 1
+    assert processes.stop_all([(leader.pid, leader_stamp)], grace=1.0) == 1
     assert time.monotonic() - started < 4
-    assert not processes.is_same_process(leader.pid, leader.create_time())
-    assert not processes.is_same_process(child.pid, child.create_time())
+    assert not processes.is_same_process(leader.pid, leader_stamp)
+    assert not processes.is_same_process(child.pid, child_stamp)
     assert processes.reap_finished() == [] and leader.pid not in processes._SPAWNED  # collected, no zombie
 
 
@@ -134,6 +135,22 @@ def test_a_slow_gateway_is_waited_for_not_restarted(local_cloud, monkeypatch, ca
         os.kill(local_cloud.pid, signal.SIGCONT)
     assert records["aws"].pid == local_cloud.pid
     assert f"Local aws service (pid {local_cloud.pid}) is slow to answer; waiting up to" in capsys.readouterr().out
+
+
+def test_a_client_waits_for_a_slow_gateway_instead_of_saying_it_is_not_running(local_cloud, monkeypatch):
+    """Every boto3 client asks `require` for the endpoint; on a loaded machine one slow health answer must not end a
+    notebook with "the local cloud is not running" while it runs."""
+    monkeypatch.setattr(services, "_VERIFIED", {})
+    probe = services.probe_health
+    monkeypatch.setattr(services, "probe_health", lambda url, token, context=None: probe(url, token, context, timeout=1.0))
+    os.kill(local_cloud.pid, signal.SIGSTOP)
+    resume = threading.Timer(2.5, os.kill, (local_cloud.pid, signal.SIGCONT))
+    resume.start()
+    try:
+        assert localcloud.require("aws").pid == local_cloud.pid
+    finally:
+        resume.cancel()
+        os.kill(local_cloud.pid, signal.SIGCONT)
 
 
 @pytest.mark.parametrize("fault", ["taken snowflake port", "bad region", "invalid workbook.toml"])

@@ -147,7 +147,7 @@ class AirflowRuntime:
         for name, args in COMPONENTS.items():
             proc = processes.spawn([sys.executable, "-m", "airflow", *args], self.home / "logs" / f"{name}.log", env=env,
                                    cwd=self.home)
-            self.processes[name] = (proc.pid, proc.create_time())
+            self.processes[name] = (proc.pid, processes.started(proc))
             # named by environment, as `localcloud.strays` names what it finds by working folder (mwaa/<name>/<region>)
             processes.write_record(self.record, f"airflow:{self.home.parent.parent.name}", self.processes, home=str(self.home))
 
