@@ -67,14 +67,24 @@ def route_rule(rule: str, function: str, notebook: str) -> str:
         except botocore.exceptions.ClientError as exc:
             if exc.response["Error"]["Code"] != "ResourceConflictException":
                 raise
-        events.put_targets(Rule=rule, Targets=[{"Id": function, "Arn": function_arn}])
+    target = rule_target(rule, function_arn, notebook)
+    events.put_targets(Rule=rule, Targets=[{"Id": function, "Arn": target}])
+    if not cloud.settings().is_local:
         return f"rule {rule} -> Lambda function {function}"
-    sqs = cloud.client("sqs")
+    return f"rule {rule} -> SQS queue -> local Lambda runner -> function {function} (Lambda invocation emulated)"
+
+
+def rule_target(rule: str, function_arn: str, notebook: str) -> str:
+    """The ARN a rule's target needs so that its events invoke the function: the function itself on AWS. The local
+    cloud's EventBridge cannot target Lambda: there it is a new SQS queue, from which the local Lambda runner invokes
+    the function for each event (emulated)."""
+    if not cloud.settings().is_local:
+        return function_arn
+    sqs, function = cloud.client("sqs"), function_arn.rsplit(":", 1)[-1]
     url = sqs.create_queue(QueueName=f"{rule}-to-{function}"[:80], tags=tags(notebook))["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    events.put_targets(Rule=rule, Targets=[{"Id": function, "Arn": queue_arn}])
     _runner("POST", {"QueueUrl": url, "FunctionName": function, "Region": cloud.settings().region})
-    return f"rule {rule} -> SQS queue -> local Lambda runner -> function {function} (Lambda invocation emulated)"
+    return queue_arn
 
 
 def invoke(function: str, event: dict):

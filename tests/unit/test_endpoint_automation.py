@@ -112,3 +112,40 @@ def test_malformed_events_get_a_clear_error_and_create_nothing(vpc, bad, message
     result = fn.lambda_handler(bad, None)
     assert result["statusCode"] == 400 and body(result)["error"] == message
     assert len(endpoints(vpc)) == 1
+
+
+def _client_error(code, message):
+    import botocore.exceptions
+
+    return botocore.exceptions.ClientError({"Error": {"Code": code, "Message": message}}, "CreateFunction")
+
+
+def test_create_function_is_retried_only_while_the_new_role_cannot_be_assumed(monkeypatch):
+    from helpers import shared_vpc
+
+    monkeypatch.setattr(shared_vpc.time, "sleep", lambda _s: None)
+    attempts = []
+
+    def create():
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise _client_error("InvalidParameterValueException", "The role defined for the function cannot be assumed by Lambda.")
+        return {"FunctionArn": "arn"}
+
+    assert shared_vpc.once_role_is_assumable(create) == {"FunctionArn": "arn"} and len(attempts) == 3
+
+    def invalid():
+        raise _client_error("InvalidParameterValueException", "Unsupported runtime")
+
+    with pytest.raises(Exception, match="Unsupported runtime"):
+        shared_vpc.once_role_is_assumable(invalid)
+
+
+def test_the_lifecycle_figure_draws_each_environment(tmp_path, monkeypatch):
+    from helpers import paths, shared_vpc
+
+    monkeypatch.setattr(paths, "BUILD_DIR", tmp_path)
+    polls = [(0.0, "CREATING"), (2.0, "PENDING"), (5.0, "CREATING"), (16.0, "AVAILABLE")]
+    path = shared_vpc.lifecycle({"a": (polls, 4.0), "b": (polls, 4.5)}, name="t_lifecycle")
+    assert path == tmp_path / "plots" / "t_lifecycle.png" and path.stat().st_size > 10_000
+    assert shared_vpc.architecture(name="t_arch").stat().st_size > 10_000

@@ -453,7 +453,9 @@ def test_the_cloudformation_network_validates_without_a_warning(local):
 
     outputs = shared_vpc.deploy_network()
     mw = client(local)
-    mw.create_environment(**shared_vpc.environment_request("cfn-net", outputs, local["prereq"], "PRIVATE_ONLY"))
+    network = {"SubnetIds": outputs["PrivateSubnets"].split(","), "SecurityGroupIds": [outputs["SecurityGroup"]]}
+    mw.create_environment(**request(local, "cfn-net", EndpointManagement="CUSTOMER", WebserverAccessMode="PRIVATE_ONLY",
+                                    NetworkConfiguration=network, LoggingConfiguration={}))
     try:
         env = mw.get_environment(Name="cfn-net")["Environment"]
         assert env["Status"] in ("CREATING", "PENDING")

@@ -9,6 +9,7 @@ SigV4 credential scope) -> WSGI app, and unsigned path prefix -> WSGI app (e.g. 
 - `glue`: Glue Python shell job runs and crawls that do their work (scripts run as local processes, crawlers
   infer tables from the data).
 - `moto_fixes`: corrections to moto behaviour the scenarios rely on.
+- `iam_simulator`: IAM's SimulatePrincipalPolicy, served by moto's IAM (what may this role do?).
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from __future__ import annotations
 def load_emulators(state_dir: str, endpoint: str) -> tuple[dict, dict]:
     from pathlib import Path
 
-    from helpers.localcloud.emulators import glue, moto_fixes
+    from helpers.localcloud.emulators import glue, iam_simulator, moto_fixes
     from helpers.localcloud.emulators.lambda_runner import LambdaRunner
     from helpers.localcloud.emulators.mwaa import MwaaEmulator
 
     moto_fixes.apply()
+    iam_simulator.apply()
     glue.apply(endpoint, Path(state_dir) / "glue")
     mwaa = MwaaEmulator(state_dir, endpoint)
     work = Path(state_dir) / "lambda"
