@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from helpers import cloud, localcloud
-from helpers.lambda_functions import mwaa_endpoint_automation as fn
+from helpers import localcloud
+from helpers.aws import cloud
+from helpers.chapters.shared_vpc import mwaa_endpoint_automation as fn
 
 QUEUE = "arn:aws:sqs:us-east-1:123456789012:airflow-celery-abc"
 DB_SERVICE = "com.amazonaws.vpce.us-east-1.vpce-svc-0000000000000000a"

@@ -15,7 +15,8 @@ import time
 import psutil
 import pytest
 
-from helpers import cleanup, config, localcloud, mwaa
+from helpers import config, localcloud
+from helpers.aws import cleanup, mwaa
 from helpers.errors import WorkbookError
 from helpers.localcloud import processes, services
 from helpers.paths import REPO_ROOT
@@ -177,4 +178,4 @@ def test_the_emulator_side_imports_no_client_module():
     loaded = set(done.stdout.split())
     assert "helpers.localcloud.emulators.mwaa.runtime" in loaded, done.stderr
     assert not loaded & {"helpers.procs", "helpers.localcloud.snowflake", "helpers.localcloud.services", "helpers.config",
-                         "helpers.cloud"}
+                         "helpers.aws.cloud"}

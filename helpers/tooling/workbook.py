@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from helpers import cloud
+from helpers.aws import cloud
 from helpers.errors import show_errors_as_one_line
 
 

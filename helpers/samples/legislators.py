@@ -4,7 +4,7 @@ Same shape as s3://awsglue-datasets/examples/us-legislators/all/: one JSON objec
 nested identifiers and contact details, memberships linking persons to organizations over time, organizations
 that are parties or chambers. Deterministic (seeded), so the committed files can be checked against it:
 
-    python -m helpers.sample_legislators   # rewrites sample_data/legislators/*.json
+    python -m helpers.samples.legislators   # rewrites sample_data/legislators/*.json
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Notebook files: listing the workbook's notebooks and accepting executed outputs back into the repo.
 
-    python -m helpers.notebooks accept [NAME ...]   # build/notebooks/NAME.ipynb -> notebooks/NAME.ipynb
-    python -m helpers.notebooks install-kernel      # the workbook's Jupyter kernel and JupyterLab settings, inside the venv
+    python -m helpers.tooling.notebooks accept [NAME ...]   # build/notebooks/NAME.ipynb -> notebooks/NAME.ipynb
+    python -m helpers.tooling.notebooks install-kernel      # the workbook's Jupyter kernel and JupyterLab settings, inside the venv
 
 Accepted notebooks keep outputs and execution counts (nbval compares them) and lose papermill's
 metadata and progress-bar noise, so a diff shows only what changed for the learner.
@@ -90,7 +90,7 @@ def install_lab_settings(prefix: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m helpers.notebooks")
+    parser = argparse.ArgumentParser(prog="python -m helpers.tooling.notebooks")
     parser.add_argument("command", choices=["accept", "install-kernel"])
     parser.add_argument("names", nargs="*", help="notebooks to accept (default: all executed)")
     args = parser.parse_args(argv)

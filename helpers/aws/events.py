@@ -6,8 +6,8 @@ import json
 
 import pandas as pd
 
-from helpers import cloud
-from helpers.tags import tag_list, tags
+from helpers.aws import cloud
+from helpers.aws.tags import tag_list, tags
 
 MWAA_STATUS_PATTERN = {"source": ["aws.airflow"], "detail-type": ["MWAA Environment Status Change"]}
 

@@ -1,4 +1,4 @@
-"""Runs one DAG with `dag.test()` and writes its results as JSON. Invoked in a subprocess by `helpers.airflow_local`.
+"""Runs one DAG with `dag.test()` and writes its results as JSON. Invoked in a subprocess by `helpers.dagtools.airflow_local`.
 
 A subprocess keeps Airflow's log flood and its process-wide state out of the notebook kernel.
 """

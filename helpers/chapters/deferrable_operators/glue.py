@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from helpers import cloud, iam, mwaa, s3
-from helpers.glue_jobs import DENORMALIZE_LEGISLATORS
+from helpers.aws import cloud, iam, mwaa, s3
+from helpers.aws.tags import tags
+from helpers.chapters.deferrable_operators.glue_jobs import DENORMALIZE_LEGISLATORS
 from helpers.paths import SAMPLE_DATA_DIR
-from helpers.tags import tags
 
 LEGISLATORS = SAMPLE_DATA_DIR / "legislators"
 GLUE_TRUST = {"Version": "2012-10-17", "Statement": [{
@@ -28,7 +28,7 @@ def names(notebook: str) -> dict[str, str]:
 
 
 def s3_bucket_name(notebook: str) -> str:
-    from helpers.tags import resource_name
+    from helpers.aws.tags import resource_name
 
     return resource_name(notebook, "data")
 

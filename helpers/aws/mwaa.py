@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import botocore.exceptions
 import pandas as pd
 
-from helpers import cloud, iam, network, s3
+from helpers.aws import cloud, iam, network, s3
+from helpers.aws.tags import resource_name, tags
 from helpers.errors import WorkbookError
-from helpers.tags import resource_name, tags
 
 WORKSHOP = "workshop"  # the notebook tag of the shared environment's resources
 WORKSHOP_ENVIRONMENT = "mwaa-workbook"
@@ -133,7 +133,7 @@ def workshop_prerequisites() -> Prerequisites:
 
 def workbook_environments() -> list[str]:
     """Environments carrying the workbook's tag (others in the account are not the workbook's business)."""
-    from helpers.tags import WORKBOOK_TAG, WORKBOOK_VALUE
+    from helpers.aws.tags import WORKBOOK_TAG, WORKBOOK_VALUE
 
     region, account = cloud.settings().region, cloud.account_id()
     return [name for name in client().list_environments()["Environments"]

@@ -6,7 +6,7 @@ tool adds, in the 13-column schema, with millisecond timestamps, decimal station
 rides that ended away from a station (empty end station). Station popularity is skewed, so "top stations" has
 a clear answer. Deterministic (seeded, fixed zip timestamps), so the committed files can be checked:
 
-    python -m helpers.sample_citibike   # rewrites sample_data/citibike/*.zip
+    python -m helpers.samples.citibike   # rewrites sample_data/citibike/*.zip
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """What a DAG looks like, for the notebooks: its source with the lines that carry the lesson marked, and its graph.
 
-    python -m helpers.dag_figures FILE    # the DAGs of dags/FILE as JSON (run in a subprocess: Airflow stays out of the kernel)
+    python -m helpers.dagtools.dag_figures FILE    # the DAGs of dags/FILE as JSON (run in a subprocess: Airflow stays out of the kernel)
 
 The graph is drawn from the DAG Airflow itself parsed (tasks, dependencies, setup and teardown flags), in layers
 from left to right as Airflow's Graph view does; setup tasks, teardown tasks and the dotted setup→teardown pairing
@@ -79,12 +79,12 @@ def source(file: str | Path, marks: list[str] | None = None, lines: tuple[int, i
 
 def structure(dag_file: str) -> dict[str, dict]:
     """dag_id -> {"tasks": {task_id: {"downstream": [...], "setup": bool, "teardown": bool, "setups": [...]}}}."""
-    from helpers.airflow_local import airflow_home
+    from helpers.dagtools.airflow_local import airflow_home
 
     # parsing needs no cloud and no metadata DB: only Airflow's home and the DAGs folder
     env = {**os.environ, "AIRFLOW_HOME": str(airflow_home()), "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_DIR),
            "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "PYTHONPATH": str(REPO_ROOT)}
-    done = subprocess.run([sys.executable, "-m", "helpers.dag_figures", str(DAGS_DIR / dag_file)], capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "helpers.dagtools.dag_figures", str(DAGS_DIR / dag_file)], capture_output=True,
                           text=True, env=env, timeout=300)
     if done.returncode != 0:
         raise WorkbookError(f"Airflow could not parse dags/{dag_file}: {(done.stderr.strip().splitlines() or ['?'])[-1]}")
@@ -129,7 +129,7 @@ def draw(dag: dict, title: str, name: str) -> Path:
     """The DAG's graph as a figure under build/plots/ (setup green, teardown orange, setup→teardown dotted)."""
     from matplotlib.patches import FancyBboxPatch
 
-    from helpers.charts import _save, plt
+    from helpers.tooling.charts import _save, plt
 
     tasks = dag["tasks"]
     columns = ordered_columns(tasks)

@@ -6,10 +6,10 @@ import botocore.exceptions
 import pandas as pd
 import psutil
 
-from helpers import cloud, iam, lambdas, mwaa, s3, stacks
+from helpers.aws import cloud, iam, lambdas, mwaa, s3, stacks
+from helpers.aws.tags import tagged_resources
 from helpers.localcloud.processes import processes_under
 from helpers.paths import state_dir
-from helpers.tags import tagged_resources
 
 # Dependents first: environments before their buckets and roles, endpoints before subnets, subnets before VPCs.
 ORDER = ["airflow", "events", "lambda", "glue", "vpc-endpoint", "cloudformation", "security-group", "subnet", "vpc", "sqs", "sns", "s3",

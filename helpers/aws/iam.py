@@ -6,8 +6,8 @@ import json
 
 import botocore.exceptions
 
-from helpers import cloud
-from helpers.tags import tag_list
+from helpers.aws import cloud
+from helpers.aws.tags import tag_list
 
 PATH = "/mwaa-workbook/"
 MWAA_TRUST = {"Version": "2012-10-17", "Statement": [{

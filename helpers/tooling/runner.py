@@ -1,6 +1,6 @@
 """The headless workbook run (`make run`): every notebook in order with papermill, then a summary.
 
-    python -m helpers.runner [--only NAME ...] [--target local|aws] [--keep-cloud]
+    python -m helpers.tooling.runner [--only NAME ...] [--target local|aws] [--keep-cloud]
 
 Executed notebooks go to build/notebooks/ (kept for debugging, failed ones included); the summary
 to build/summary.json. A notebook fails if a cell raises or anything is written to stderr.
@@ -17,9 +17,9 @@ import threading
 import time
 from pathlib import Path
 
-from helpers.notebooks import EXECUTED_DIR, KERNEL_NAME, stderr_texts, workbook_notebooks
 from helpers.paths import BUILD_DIR, NOTEBOOKS_DIR
 from helpers.procs import tree_memory_mb
+from helpers.tooling.notebooks import EXECUTED_DIR, KERNEL_NAME, stderr_texts, workbook_notebooks
 
 
 def workbook_memory_mb() -> float:
@@ -77,7 +77,7 @@ def run_notebook(name: str, timeout: int, output: Path | None = None, source: Pa
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m helpers.runner", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m helpers.tooling.runner", description=__doc__.split("\n")[0])
     parser.add_argument("--only", nargs="*", help="notebook names (e.g. 00_getting_started); default: all")
     parser.add_argument("--target", choices=["local", "aws"], help="overrides WORKBOOK_TARGET")
     parser.add_argument("--keep-cloud", action="store_true", help="leave the local cloud running afterwards")

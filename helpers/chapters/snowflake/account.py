@@ -16,9 +16,10 @@ from contextlib import contextmanager
 import botocore.exceptions
 import pandas as pd
 
-from helpers import cloud, localcloud
+from helpers import localcloud
+from helpers.aws import cloud
+from helpers.chapters.setup_teardown.secrets_cache import PREFIXES
 from helpers.errors import WorkbookError
-from helpers.secrets_cache import PREFIXES
 
 CONN_ID = "snowflake_accountadmin"
 SECRET = f"{PREFIXES['connections_prefix']}/{CONN_ID}"

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import botocore.exceptions
 
-from helpers import cloud
+from helpers.aws import cloud
+from helpers.aws.tags import tag_list
 from helpers.paths import DAGS_DIR
-from helpers.tags import tag_list
 
 
 def create_bucket(name: str, notebook: str, versioned: bool = False) -> str:

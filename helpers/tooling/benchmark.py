@@ -17,14 +17,15 @@ from helpers.paths import BUILD_DIR
 
 
 def _airflow_family() -> list[psutil.Process]:
-    from helpers import cleanup
+    from helpers.aws import cleanup
 
     procs = cleanup.airflow_processes()
     return procs + [c for p in procs for c in p.children(recursive=True) if c not in procs]
 
 
 def measure() -> dict:
-    from helpers import localcloud, mwaa, s3
+    from helpers import localcloud
+    from helpers.aws import mwaa, s3
 
     results = {}
     started = time.monotonic()

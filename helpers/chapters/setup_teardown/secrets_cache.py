@@ -14,7 +14,8 @@ import time
 
 import pandas as pd
 
-from helpers import cloud, localcloud, mwaa
+from helpers import localcloud
+from helpers.aws import cloud, mwaa
 from helpers.paths import SAMPLE_DATA_DIR
 
 ANTIPATTERN = SAMPLE_DATA_DIR / "antipatterns" / "top_level_variable.py"
@@ -33,7 +34,7 @@ def options(use_cache: bool, ttl: int, parse_interval: int) -> dict[str, str]:
 
 def put_secret(name: str, value: str, notebook: str) -> str:
     """Create a secret tagged for `notebook`, or give an existing one this value. Returns the secret name."""
-    from helpers.tags import tag_list
+    from helpers.aws.tags import tag_list
 
     sm = cloud.client("secretsmanager")
     try:

@@ -1,4 +1,4 @@
-"""Lambda functions from helpers/lambda_functions/, and EventBridge rules that invoke them.
+"""Lambda functions from the chapters' modules (e.g. helpers/chapters/shared_vpc/), and EventBridge rules that invoke them.
 
 The one place that knows how a rule reaches a function on each target: on AWS the rule targets the function
 (with permission for EventBridge to invoke it); on the local cloud, whose EventBridge cannot target Lambda,
@@ -21,9 +21,10 @@ import zipfile
 import botocore.exceptions
 import pandas as pd
 
-from helpers import cloud, localcloud
+from helpers import localcloud
+from helpers.aws import cloud
+from helpers.aws.tags import tags
 from helpers.errors import WorkbookError
-from helpers.tags import tags
 
 LAMBDA_TRUST = {"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
@@ -41,7 +42,7 @@ def package(module: str) -> bytes:
 
 
 def deploy(name: str, module: str, role_arn: str, notebook: str, timeout: int = 300) -> str:
-    """Create or update the function from a module of helpers.lambda_functions. Returns its ARN."""
+    """Create or update the function from a module of a chapter (e.g. helpers.chapters.shared_vpc). Returns its ARN."""
     lam = cloud.client("lambda")
     code = package(module)
     try:

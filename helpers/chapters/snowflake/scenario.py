@@ -18,17 +18,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from helpers import cleanup, cloud, iam, mwaa, s3
-from helpers.paths import DAGS_DIR
-from helpers.secrets_cache import BACKEND, PREFIXES, put_secret
-from helpers.snowflake_account import (
+from helpers.aws import cleanup, cloud, iam, mwaa, s3
+from helpers.aws.tags import resource_name, tag_list, tagged_resources, tags
+from helpers.chapters.setup_teardown.secrets_cache import BACKEND, PREFIXES, put_secret
+from helpers.chapters.snowflake.account import (
     SECRET,
     drop_snowflake_objects,
     local_connection_secret,
     snowflake_objects,
     snowflake_problem,
 )
-from helpers.tags import resource_name, tag_list, tagged_resources, tags
+from helpers.paths import DAGS_DIR
 
 NOTEBOOK = "05_snowflake"
 DAG_FILES = {"snowflake_connection_check": "snowflake_connection_check.py",
@@ -100,7 +100,7 @@ def variables(prereq: Prerequisites) -> dict[str, str]:
 
 def create_prerequisites(environment: str) -> Prerequisites:
     """Everything the three DAGs need in AWS; re-running updates in place. Locally also the connection secret."""
-    from helpers import sample_citibike
+    from helpers.samples import citibike as sample_citibike
 
     dags_bucket, _ = mwaa.source_bucket(environment)
     source, destination = resource_name(NOTEBOOK, "tripdata"), resource_name(NOTEBOOK, "destination")
@@ -185,7 +185,7 @@ def top_stations(environment: str, run_id: str) -> pd.DataFrame:
 
 def expected_top_stations(n: int = 10) -> pd.DataFrame:
     """The same lists computed from the sample data with pandas, to check the pipeline against."""
-    from helpers import sample_citibike
+    from helpers.samples import citibike as sample_citibike
 
     rows = pd.DataFrame([r for month in sample_citibike.generate().values() for r in month], columns=sample_citibike.COLUMNS)
     frames = []
@@ -246,6 +246,6 @@ def leftovers() -> pd.DataFrame:
 
 def top_stations_chart(frame: pd.DataFrame) -> Path:
     """Bar charts of the top start and end stations (saved under build/plots/)."""
-    from helpers import charts
+    from helpers.tooling import charts
 
     return charts.ranked_bars(frame, "direction", "station_name", "rides", "Top Citi Bike stations (rides)", f"{NOTEBOOK}-top-stations")

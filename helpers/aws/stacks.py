@@ -1,17 +1,17 @@
-"""CloudFormation stacks from the templates kept in helpers/cloudformation/, deployed with the target's API."""
+"""CloudFormation stacks from the templates kept in helpers/aws/cloudformation/, deployed with the target's API."""
 
 from __future__ import annotations
 
 import botocore.exceptions
 import pandas as pd
 
-from helpers import cloud
+from helpers.aws import cloud
+from helpers.aws.tags import tag_list
 from helpers.errors import WorkbookError
 from helpers.paths import REPO_ROOT
 from helpers.procs import wait_until
-from helpers.tags import tag_list
 
-TEMPLATES = REPO_ROOT / "helpers" / "cloudformation"
+TEMPLATES = REPO_ROOT / "helpers" / "aws" / "cloudformation"
 
 
 def _status(name: str) -> str | None:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from helpers import cloud
+from helpers.aws import cloud
 from helpers.errors import WorkbookError
 from helpers.paths import DAGS_DIR, REPO_ROOT, shown, state_dir
 from helpers.progress import progress
@@ -129,7 +129,7 @@ def run_dag(dag_file: str, dag_id: str | None = None, conf: dict | None = None, 
     runs.mkdir(exist_ok=True)
     stamp = f"{path.stem}-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
     log_file, out = runs / f"{stamp}.log", runs / f"{stamp}.json"
-    cmd = [sys.executable, "-m", "helpers.dag_test_runner", "--file", str(path), "--out", str(out),
+    cmd = [sys.executable, "-m", "helpers.dagtools.dag_test_runner", "--file", str(path), "--out", str(out),
            "--conf", json.dumps(conf or {})] + (["--dag-id", dag_id] if dag_id else [])
     started = time.monotonic()
     with open(log_file, "w") as log, progress(f"running {dag_id or path.stem}", unit=" tasks") as bar:

@@ -10,8 +10,8 @@ import json
 
 import pandas as pd
 
-from helpers import cloud, events, iam, lambdas, mwaa, network, stacks
-from helpers.tags import tag_list
+from helpers.aws import cloud, events, iam, lambdas, mwaa, network, stacks
+from helpers.aws.tags import tag_list
 
 NOTEBOOK = "02_shared_vpc"
 STACK = "mwaa-workbook-02-cfn-vpc-private"
@@ -79,7 +79,7 @@ def set_up_automation() -> str:
     """The function (with its role), and the article's rule routed to it. Returns how the rule reaches it."""
     role = iam.create_role(f"{FUNCTION}-role", NOTEBOOK, lambdas.LAMBDA_TRUST, function_policy(),
                            "Creates MWAA customer-managed VPC endpoints")
-    lambdas.deploy(FUNCTION, "helpers.lambda_functions.mwaa_endpoint_automation", role, NOTEBOOK)
+    lambdas.deploy(FUNCTION, "helpers.chapters.shared_vpc.mwaa_endpoint_automation", role, NOTEBOOK)
     cloud.client("events").put_rule(Name=RULE, EventPattern=json.dumps(events.MWAA_STATUS_PATTERN), Tags=tag_list(NOTEBOOK))
     return lambdas.route_rule(RULE, FUNCTION, NOTEBOOK)
 

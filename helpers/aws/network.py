@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from helpers import cloud
-from helpers.tags import tag_list
+from helpers.aws import cloud
+from helpers.aws.tags import tag_list
 
 
 @dataclass(frozen=True)
