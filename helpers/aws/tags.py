@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from helpers.aws import cloud
+from helpers.aws.endpoints import live_endpoints
 
 WORKBOOK_TAG = "workbook"
 WORKBOOK_VALUE = "mwaa-workbook"
@@ -50,8 +51,6 @@ def tagged_resources(notebook: str | None = None) -> pd.DataFrame:
                 arns.add(role["Arn"])
     region, account = cloud.settings().region, cloud.account_id()
     ec2_filters = [{"Name": f"tag:{f['Key']}", "Values": f["Values"]} for f in filters]
-    from helpers.aws.network import live_endpoints  # network imports this module
-
     for endpoint in live_endpoints(ec2_filters):
         arns.add(f"arn:aws:ec2:{region}:{account}:vpc-endpoint/{endpoint['VpcEndpointId']}")
     for stack in cloud.client("cloudformation").describe_stacks()["Stacks"]:

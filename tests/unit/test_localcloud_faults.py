@@ -161,7 +161,7 @@ def test_a_failed_up_leaves_nothing_running_and_says_what_to_do(fault, fresh_sta
 
 @pytest.mark.localcloud  # starts the gateway, then a Snowflake that fails
 def test_a_snowflake_that_fails_to_start_stops_the_gateway_this_up_started(fresh_state, monkeypatch):
-    monkeypatch.setattr(type(services.SERVICES["snowflake"]), "command",
+    monkeypatch.setattr(type(localcloud.SERVICES["snowflake"]), "command",
                         lambda *_: [sys.executable, "-c", "raise SystemExit('no fakesnow here')"])
     with pytest.raises(WorkbookError, match="local snowflake service failed: the process exited"):
         localcloud.up(quiet=True)
