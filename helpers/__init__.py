@@ -4,11 +4,12 @@ Notebooks stay narrative; the logic they need lives in the small modules of this
 only the layers above it in this list (tests/unit/test_layout.py checks that, and that there is no import cycle):
 
     errors config paths progress procs   core: one-line errors, settings, where files go, progress bars, processes
-    localcloud/   the local cloud: start/stop/status, and the servers it runs (gateway, emulators/, local Snowflake)
-    aws/          the client side of AWS; `aws.cloud` makes every boto3 client, the only module that knows the target
-    samples/      generators of the sample data in sample_data/
-    tooling/      the workbook's machinery: `workbook.start`, charts, versions, headless runs, benchmark, lock
-    dagtools/     Airflow on this machine: `dag.test()` runs, DAG figures, parse-time checks of DAG files
+    localcloud/   the local cloud: up/down/status, and the servers it runs (gateway, emulators/, Snowflake); the
+                  servers import only errors and paths
+    aws/          the client side of AWS, the only layer that knows the target; aws/cloud.py makes every boto3 client
+    samples/      generators of the data in sample_data/
+    tooling/      the workbook's machinery: workbook.start, charts, versions, headless runs, benchmark, lock
+    dagtools/     Airflow on this machine: dag.test() runs, DAG figures, parse-time checks of DAG files
     chapters/     one package per notebook: shared_vpc (02), deferrable_operators (03), setup_teardown (04), snowflake (05)
     testkit/      how `make test` runs the notebooks (lanes, comparison, budgets, the measured table)
 
