@@ -3,12 +3,13 @@
 Notebooks stay narrative; the logic they need lives in the small modules of this package, in layers. A layer imports
 only the layers above it in this list (tests/unit/test_layout.py checks that, and that there is no import cycle):
 
-    errors config paths progress procs   core: one-line errors, settings, where files go, progress bars, processes
+    errors config paths progress procs versions   core: one-line errors, settings, where files go, progress bars,
+                  processes, the MWAA version and packages the workbook pins
     localcloud/   the local cloud: up/down/status, and the servers it runs (gateway, emulators/, Snowflake); the
                   servers import only errors and paths
     aws/          the client side of AWS, the only layer that knows the target; aws/cloud.py makes every boto3 client
     samples/      generators of the data in sample_data/
-    tooling/      the workbook's machinery: workbook.start, charts, versions, headless runs, benchmark, lock
+    tooling/      the workbook's machinery: workbook.start, charts, headless runs, benchmark, lock
     dagtools/     Airflow on this machine: dag.test() runs, DAG figures, parse-time checks of DAG files
     chapters/     one package per notebook: shared_vpc (02), deferrable_operators (03), setup_teardown (04), snowflake (05)
     testkit/      how `make test` runs the notebooks (lanes, comparison, budgets, the measured table)
@@ -49,7 +50,6 @@ MODULES = {
     # tooling/
     "workbook": "helpers.tooling.workbook",
     "charts": "helpers.tooling.charts",
-    "versions": "helpers.tooling.versions",
     "runner": "helpers.tooling.runner",
     "notebooks": "helpers.tooling.notebooks",
     "benchmark": "helpers.tooling.benchmark",

@@ -7,7 +7,7 @@ import re
 import yaml
 
 from helpers.paths import REPO_ROOT, REQUIREMENTS_DIR
-from helpers.tooling.versions import mwaa_pins
+from helpers.versions import mwaa_pins
 
 
 def _lock() -> dict[str, str]:

@@ -14,7 +14,7 @@ import helpers
 from helpers.paths import REPO_ROOT
 
 PACKAGE = REPO_ROOT / "helpers"
-CORE = {"errors", "config", "paths", "progress", "procs"}
+CORE = {"errors", "config", "paths", "progress", "procs", "versions"}
 # The local cloud's server side: the processes `python -m helpers.localcloud up` starts (gateway, emulators, Airflow
 # runtimes, Snowflake), which must not pull in the client side (config, boto3 clients, the services' lifecycle).
 SERVERS = ("helpers.localcloud.processes", "helpers.localcloud.snowflake_trust", "helpers.localcloud.gateway",

@@ -24,7 +24,7 @@ from helpers.errors import WorkbookError
 from helpers.localcloud.emulators.mwaa import MwaaEmulator
 from helpers.localcloud.emulators.mwaa.validation import AIRFLOW_VERSIONS, INSTALLED_AIRFLOW
 from helpers.procs import wait_until
-from helpers.tooling.versions import MWAA_VERSION
+from helpers.versions import MWAA_VERSION
 
 NB = "tests-mwaa-sm"
 
