@@ -6,8 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from helpers.aws import cloud
-from helpers.aws.endpoints import live_endpoints as live_endpoints  # part of this module's API (scenario 02 uses it)
-from helpers.aws.tags import tag_list
+from helpers.aws.workbook_tags import tag_list
 
 
 @dataclass(frozen=True)
@@ -52,6 +51,12 @@ def create_private_network(notebook: str, cidr: str = "10.192.0.0/16") -> Networ
     ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[
         {"IpProtocol": "-1", "UserIdGroupPairs": [{"GroupId": group}]}])
     return Network(vpc, sorted(subnets), [group])
+
+
+def live_endpoints(filters: list[dict]) -> list[dict]:
+    """VPC endpoints matching EC2 filters, without deleted ones (EC2 keeps listing those, state "deleted", a while)."""
+    found = cloud.client("ec2").describe_vpc_endpoints(Filters=filters)["VpcEndpoints"]
+    return [e for e in found if e.get("State", "available").lower() not in ("deleted", "deleting")]
 
 
 def delete_network(network: Network) -> None:

@@ -1,24 +1,15 @@
-"""Tags on everything the workbook creates, so clean-up can find it on any target."""
+"""Tags on everything the workbook creates (see `workbook_tags`), names made from them, and finding what carries them,
+so clean-up can find it on any target."""
 
 from __future__ import annotations
 
 import pandas as pd
 
 from helpers.aws import cloud
-from helpers.aws.endpoints import live_endpoints
+from helpers.aws.network import live_endpoints
+from helpers.aws.workbook_tags import NOTEBOOK_TAG, WORKBOOK_TAG, WORKBOOK_VALUE, tag_list, tags
 
-WORKBOOK_TAG = "workbook"
-WORKBOOK_VALUE = "mwaa-workbook"
-NOTEBOOK_TAG = "workbook:notebook"
-
-
-def tags(notebook: str) -> dict[str, str]:
-    return {WORKBOOK_TAG: WORKBOOK_VALUE, NOTEBOOK_TAG: notebook}
-
-
-def tag_list(notebook: str) -> list[dict[str, str]]:
-    """The same tags in the Key/Value list form most AWS APIs take."""
-    return [{"Key": k, "Value": v} for k, v in tags(notebook).items()]
+__all__ = ["NOTEBOOK_TAG", "WORKBOOK_TAG", "WORKBOOK_VALUE", "resource_name", "tag_list", "tagged_resources", "tags"]
 
 
 def resource_name(notebook: str, kind: str) -> str:
