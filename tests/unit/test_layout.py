@@ -182,7 +182,7 @@ def test_the_repository_names_modules_by_their_real_paths():
             if isinstance(node, ast.ImportFrom) and node.module == "helpers":
                 found += [f"{path.relative_to(REPO_ROOT)}:{node.lineno}: from helpers import {a.name} "
                           f"(it is {helpers.MODULES[a.name]})" for a in node.names if a.name in helpers.MODULES]
-    assert found == []
+    assert found == [], "name the module's real path: helpers.MODULES says where each short name lives"
 
 
 def test_module_paths_in_commands_and_docs_exist():
