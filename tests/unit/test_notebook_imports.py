@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import json
+import runpy
 import sys
 from pathlib import Path
 
@@ -82,3 +83,13 @@ def test_old_dotted_paths_are_the_moved_modules_not_copies():
 
     assert old is real and helpers.mwaa is helpers.aws.mwaa and sys.modules["helpers.mwaa"] is helpers.aws.mwaa
     assert real.__spec__.name == "helpers.chapters.shared_vpc.mwaa_endpoint_automation"  # not the short name's spec
+
+
+def test_python_m_with_an_old_name_runs_the_moved_module(monkeypatch, capsys):
+    """Commands typed for months (`python -m helpers.notebooks accept`, `... helpers.runner`) still run: runpy finds
+    and runs a module as `python -m` does (here in-process, since a new interpreter is seconds on a busy machine)."""
+    monkeypatch.setattr(sys, "argv", ["helpers.notebooks", "--help"])
+    with pytest.raises(SystemExit) as done:
+        runpy.run_module("helpers.notebooks", run_name="__main__", alter_sys=True)
+    assert done.value.code == 0
+    assert capsys.readouterr().out.startswith("usage: python -m helpers.tooling.notebooks")
