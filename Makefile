@@ -29,11 +29,11 @@ $(STAMP): requirements/workbook.lock pyproject.toml
 	@# Compiled bytecode: without it Airflow parses DAGs about 6x slower (PYTHONDONTWRITEBYTECODE is common).
 	@$(BIN)/uv pip sync --quiet --python $(BIN)/python --compile-bytecode requirements/workbook.lock
 	@$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps --compile-bytecode -e .
-	@$(BIN)/python -m helpers.notebooks install-kernel
+	@$(BIN)/python -m helpers.tooling.notebooks install-kernel
 	@touch $@
 
 run: install
-	$(BIN)/python -m helpers.runner $(if $(NB),--only $(NB)) $(if $(TARGET),--target $(TARGET))
+	$(BIN)/python -m helpers.tooling.runner $(if $(NB),--only $(NB)) $(if $(TARGET),--target $(TARGET))
 
 # NB=<notebook>: that notebook (both executions, then 99) and its unit tests (tests/notebook_budgets.toml)
 test: install
@@ -46,12 +46,12 @@ lab: install
 	$(BIN)/jupyter lab --ip 127.0.0.1 --notebook-dir notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
 accept: install
-	$(BIN)/python -m helpers.notebooks accept $(NB)
+	$(BIN)/python -m helpers.tooling.notebooks accept $(NB)
 
 # Measurements behind the README's table: the local MWAA (build/benchmark.json), then lanes=1 vs lanes=2 on this
 # commit (build/lanes.json; about 30 minutes). `make measured` records build/*.json and rewrites the table.
 bench: install
-	$(BIN)/python -m helpers.benchmark
+	$(BIN)/python -m helpers.tooling.benchmark
 	$(BIN)/python -m helpers.testkit.lanes compare
 	$(BIN)/python -m helpers.testkit.measured record
 
@@ -59,7 +59,7 @@ measured: install
 	$(BIN)/python -m helpers.testkit.measured record
 
 lock: install
-	$(BIN)/python -m helpers.lock
+	$(BIN)/python -m helpers.tooling.lock
 
 clean:
 	-@test -x $(BIN)/python && $(BIN)/python -m helpers.localcloud down

@@ -93,7 +93,7 @@ def pytest_collection_finish(session):
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item):
     result = yield
-    from helpers.notebooks import stderr_texts
+    from helpers.tooling.notebooks import stderr_texts
 
     noise = stderr_texts(getattr(item, "test_outputs", None) or [])
     if noise:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers.dag_checks import parse_time_lookups
+from helpers.dagtools.dag_checks import parse_time_lookups
 from helpers.paths import DAGS_DIR
 
 DAG_FILES = sorted(p for p in DAGS_DIR.rglob("*.py") if not p.name.startswith("_"))

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from helpers.notebooks import workbook_notebooks
 from helpers.paths import REPO_ROOT
 from helpers.testkit import budgets, lanes
+from helpers.tooling.notebooks import workbook_notebooks
 
 
 def test_every_notebook_has_a_budget_and_existing_unit_tests():

@@ -8,10 +8,10 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-from helpers.notebooks import KERNEL_NAME
 from helpers.paths import BUILD_DIR
-from helpers.runner import run_notebook
 from helpers.testkit.compare import compare
+from helpers.tooling.notebooks import KERNEL_NAME
+from helpers.tooling.runner import run_notebook
 
 PROBES = BUILD_DIR / "probe"
 

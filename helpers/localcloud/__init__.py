@@ -37,17 +37,26 @@ LOCAL_ACCOUNT_ID = ACCOUNT_ID  # every local resource lives in moto's default ac
 FIX = "run `python -m helpers.localcloud down`, then `python -m helpers.localcloud up`"
 
 
-def _services() -> dict[str, ProcessService]:
-    from helpers.localcloud.services import SERVICES
+_SERVICES: dict[str, ProcessService] = {}
 
-    return SERVICES
+
+def _services() -> dict[str, ProcessService]:
+    """`SERVICES`, in start order: each may use the ones before it (Snowflake reads S3 stages from the AWS service)."""
+    if not _SERVICES:
+        from helpers.localcloud.services import AwsService
+        from helpers.localcloud.snowflake import SnowflakeService
+
+        _SERVICES.update({service.name: service for service in (AwsService(), SnowflakeService())})
+    return _SERVICES
 
 
 def __getattr__(name: str):
-    if name in ("SERVICES", "Record"):
-        from helpers.localcloud import services
+    if name == "SERVICES":
+        return _services()
+    if name == "Record":
+        from helpers.localcloud.services import Record
 
-        return getattr(services, name)
+        return Record
     raise AttributeError(name)
 
 
@@ -217,7 +226,7 @@ def up(quiet: bool = False) -> dict[str, Record]:
                 if name in records:
                     services[name].stop(records.pop(name))
                     _write(records)
-                records[name] = services[name].start(_dir(), ports[name])
+                records[name] = services[name].start(_dir(), ports[name], records)
                 started.append(name)
                 _write(records)
         except BaseException:

@@ -3,7 +3,8 @@
 A service runs as its own process on 127.0.0.1, on a free port unless one is fixed by an
 environment variable, and is stopped by PID (a short grace after SIGTERM, then SIGKILL). `state` tells a
 process that is gone or not ours (restart it) from one that is only slow to answer (wait for it). Scenario issues add services (fakesnow,
-PostgreSQL) by subclassing `ProcessService` and adding an instance to `SERVICES`.
+PostgreSQL) by subclassing `ProcessService` in a module of their own and adding an instance to the package's `SERVICES`
+(`helpers.localcloud._services`).
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ class ProcessService:
     scheme: str = "http"
     start_timeout: float = 60.0
 
-    def command(self, port: int, token: str, state_dir: Path) -> list[str]:
+    def command(self, port: int, token: str, state_dir: Path, others: dict[str, Record]) -> list[str]:
+        """The server's command line. `others`: records of the services already up (Snowflake needs the AWS one's URL)."""
         raise NotImplementedError
 
     def probe(self, record: Record) -> bool | None:
@@ -89,12 +91,12 @@ class ProcessService:
         procs.require_free(int(fixed), f"the local cloud's {self.name} service ({self.port_env})")
         return int(fixed)
 
-    def start(self, state_dir: Path, port: int | None = None) -> Record:
+    def start(self, state_dir: Path, port: int | None = None, others: dict[str, Record] | None = None) -> Record:
         port = port or self.choose_port()
         token = secrets.token_hex(8)
         log = state_dir / "logs" / f"{self.name}.log"
         started = time.monotonic()
-        proc = procs.spawn(self.command(port, token, state_dir), log, env=self.environment())
+        proc = procs.spawn(self.command(port, token, state_dir, others or {}), log, env=self.environment())
         record = Record(self.name, proc.pid, procs.started(proc), port, token, 0.0, str(log), self.scheme)
 
         def exited() -> str | None:
@@ -155,7 +157,7 @@ class AwsService(ProcessService):
 
         return f"moto {version('moto')} + workbook MWAA emulator"
 
-    def command(self, port: int, token: str, state_dir: Path) -> list[str]:
+    def command(self, port: int, token: str, state_dir: Path, others: dict[str, Record]) -> list[str]:
         return [sys.executable, "-m", "helpers.localcloud.gateway", "--port", str(port), "--token", token,
                 "--state-dir", str(state_dir)]
 
@@ -165,17 +167,3 @@ class AwsService(ProcessService):
     def exports(self, record: Record) -> dict[str, str]:
         return {"AWS_ENDPOINT_URL": record.url}
 
-
-_REGISTRY: dict[str, ProcessService] = {}
-
-
-def __getattr__(name: str):
-    """`SERVICES`, in start order (Snowflake reads S3 stages from the AWS service). Made on first use: the Snowflake
-    service's module subclasses `ProcessService` from this one, and either may be imported first."""
-    if name != "SERVICES":
-        raise AttributeError(name)
-    if not _REGISTRY:
-        from helpers.localcloud.snowflake import SnowflakeService
-
-        _REGISTRY.update({service.name: service for service in (AwsService(), SnowflakeService())})
-    return _REGISTRY

@@ -103,13 +103,12 @@ class SnowflakeService(ProcessService):
 
         return f"fakesnow {version('fakesnow')}"
 
-    def command(self, port: int, token: str, state_dir: Path) -> list[str]:
-        from helpers import localcloud  # the package imports this module
+    def command(self, port: int, token: str, state_dir: Path, others: dict[str, Record]) -> list[str]:
         from helpers.config import settings
 
         cert, key, _ = ensure_certificate(state_dir)
         return [sys.executable, "-m", "helpers.localcloud.snowflake_server", "--port", str(port), "--token", token,
-                "--cert", str(cert), "--key", str(key), "--aws-endpoint", localcloud.require("aws").url,
+                "--cert", str(cert), "--key", str(key), "--aws-endpoint", others["aws"].url,
                 "--region", settings().region, "--log-file", str(state_dir / "logs" / f"{self.name}.log")]
 
     def probe(self, record: Record) -> bool | None:

@@ -37,7 +37,7 @@ LANE_MEMORY_GB = 4  # one lane peaks at about 3.7 GB (notebook 02, three environ
 
 def selected_notebooks() -> list[str]:
     """The notebooks `make test` executes: all but 99 (which closes each lane), or those of `make test NB=...`."""
-    from helpers.notebooks import workbook_notebooks
+    from helpers.tooling.notebooks import workbook_notebooks
 
     chosen = os.environ.get("WORKBOOK_TEST_NOTEBOOKS", "").replace(",", " ").split()
     return [n for n in workbook_notebooks() if n != budgets.CLEAN_UP and (not chosen or n in chosen)]
@@ -85,7 +85,7 @@ def _end_with_parent() -> None:
 
 def run_lane(names: list[str], out: Path, timeout: int = 900) -> list[dict]:
     from helpers import localcloud
-    from helpers.runner import run_notebook
+    from helpers.tooling.runner import run_notebook
 
     _end_with_parent()
     rows: list[dict] = []
@@ -142,7 +142,7 @@ def _stop_stale(root: Path) -> None:
 def run(lanes: int | None = None, names: list[str] | None = None, root: Path = RUN_DIR, timeout: float = 3600,
         echo=print, stop: threading.Event | None = None) -> dict:
     """Execute the notebooks in lanes; returns (and writes to root/run.json) every execution's row."""
-    from helpers.notebooks import workbook_notebooks
+    from helpers.tooling.notebooks import workbook_notebooks
 
     names = [n for n in (names or workbook_notebooks()) if n != budgets.CLEAN_UP]
     lanes = lanes or default_lanes(len(names))
@@ -238,7 +238,7 @@ def compare(names: list[str] | None = None) -> dict:
     """The speed-up, measured honestly: the same commit, one lane then the default lanes, one after the other."""
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     result = {"commit": commit, "cores": os.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / GB)}
-    from helpers.notebooks import workbook_notebooks
+    from helpers.tooling.notebooks import workbook_notebooks
 
     names = [n for n in (names or workbook_notebooks()) if n != budgets.CLEAN_UP]
     for lanes in (1, max(2, default_lanes(len(names)))):

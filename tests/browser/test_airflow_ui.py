@@ -1,6 +1,6 @@
 """The local MWAA's Airflow UI, signed in as on MWAA: CreateWebLoginToken, then /pluginsv2/aws_mwaa/login.
 
-One environment for the module (created as helpers/benchmark.py does, in the module's own local cloud), deleted at
+One environment for the module (created as helpers/tooling/benchmark.py does, in the module's own local cloud), deleted at
 the end.
 """
 
@@ -23,7 +23,7 @@ DAG = "hello_mwaa"
 @pytest.fixture(scope="module")
 def environment(module_cloud):
     """An AVAILABLE local MWAA environment with hello_mwaa uploaded and one successful run: (name, run id)."""
-    from helpers import mwaa, s3
+    from helpers.aws import mwaa, s3
 
     try:
         prereq = mwaa.create_prerequisites("browser", ENV)
@@ -57,7 +57,7 @@ def _login(url: str, data: bytes | None = None):
 
 def test_mwaa_login_route_on_real_airflow(environment):
     """As AWS documents it: POST the web login token as form field `token`; the session comes back in `_token`."""
-    from helpers import mwaa
+    from helpers.aws import mwaa
 
     answer = mwaa.client().create_web_login_token(Name=environment[0])
     login = f"http://{answer['WebServerHostname']}{mwaa.UI_LOGIN_PATH}"
@@ -75,7 +75,7 @@ def test_mwaa_login_route_on_real_airflow(environment):
 
 @pytest.mark.browser
 def test_airflow_ui_signed_in_through_the_workbook_link(environment, page):
-    from helpers import mwaa
+    from helpers.aws import mwaa
 
     name, run_id = environment
     link = mwaa.airflow_ui_link(name).data

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import airflow_local
+from helpers.dagtools import airflow_local
 from helpers.errors import WorkbookError
 
 LOG = """\
@@ -24,14 +24,14 @@ def test_split_task_logs_cuts_at_the_markers():
 
 
 def test_run_dag_rejects_files_outside_dags(fresh_state):
-    with pytest.raises(WorkbookError, match=r"No DAG file '../helpers/cloud.py' in dags/"):
-        airflow_local.run_dag("../helpers/cloud.py")
+    with pytest.raises(WorkbookError, match=r"No DAG file '../helpers/aws/cloud.py' in dags/"):
+        airflow_local.run_dag("../helpers/aws/cloud.py")
     with pytest.raises(WorkbookError, match=r"pick one of \[.*'hello_mwaa.py'"):
         airflow_local.run_dag("nope.py")
 
 
 def test_run_dag_runs_real_airflow_and_returns_tidy_results(local_cloud):
-    from helpers import s3
+    from helpers.aws import s3
 
     s3.create_environment_bucket("mwaa-workbook-test-env", "tests")
     s3.upload_dag("mwaa-workbook-test-env", "hello_mwaa.py")

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import cloud, config
+from helpers import config
+from helpers.aws import cloud
 from helpers.errors import WorkbookError
 
 

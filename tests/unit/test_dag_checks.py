@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from helpers.dag_checks import parse_time_lookups
+from helpers.dagtools.dag_checks import parse_time_lookups
 
 BAD = '''
 from airflow.sdk import Variable, dag, task

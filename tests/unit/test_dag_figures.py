@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import dag_figures
+from helpers.dagtools import dag_figures
 from helpers.errors import WorkbookError
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from helpers import deferral
+from helpers.chapters.deferrable_operators import deferral
 
 
 def _samples(rows: list[tuple[float, str, str]]) -> pd.DataFrame:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-from helpers import cloud, iam, lambdas, stacks, tags
-from helpers.events import MWAA_STATUS_PATTERN
+from helpers.aws import cloud, iam, lambdas, stacks, tags
+from helpers.aws.events import MWAA_STATUS_PATTERN
 
-FN_MODULE = "helpers.lambda_functions.mwaa_endpoint_automation"
+FN_MODULE = "helpers.chapters.shared_vpc.mwaa_endpoint_automation"
 
 
 def test_private_vpc_stack_stores_json_policies_and_deletes_completely(local_cloud):

@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from helpers import cloud, localcloud
-from helpers.lambda_functions import mwaa_endpoint_automation as fn
+from helpers import localcloud
+from helpers.aws import cloud
+from helpers.chapters.shared_vpc import mwaa_endpoint_automation as fn
 
 QUEUE = "arn:aws:sqs:us-east-1:123456789012:airflow-celery-abc"
 DB_SERVICE = "com.amazonaws.vpce.us-east-1.vpce-svc-0000000000000000a"
@@ -121,7 +122,7 @@ def _client_error(code, message):
 
 
 def test_create_function_is_retried_only_while_the_new_role_cannot_be_assumed(monkeypatch):
-    from helpers import shared_vpc
+    from helpers.chapters.shared_vpc import scenario as shared_vpc
 
     monkeypatch.setattr(shared_vpc.time, "sleep", lambda _s: None)
     attempts = []
@@ -142,7 +143,8 @@ def test_create_function_is_retried_only_while_the_new_role_cannot_be_assumed(mo
 
 
 def test_the_lifecycle_figure_draws_each_environment(tmp_path, monkeypatch):
-    from helpers import paths, shared_vpc
+    from helpers import paths
+    from helpers.chapters.shared_vpc import scenario as shared_vpc
 
     monkeypatch.setattr(paths, "BUILD_DIR", tmp_path)
     polls = [(0.0, "CREATING"), (2.0, "PENDING"), (5.0, "CREATING"), (16.0, "AVAILABLE")]

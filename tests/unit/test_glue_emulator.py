@@ -75,7 +75,7 @@ def test_get_resolved_options_shim_behaves_like_glue():
 
 @pytest.fixture(scope="module")
 def glue_cloud(module_cloud):
-    from helpers import cloud
+    from helpers.aws import cloud
 
     s3 = cloud.client("s3")
     s3.create_bucket(Bucket="tests-glue")
@@ -83,7 +83,7 @@ def glue_cloud(module_cloud):
 
 
 def _run(glue, name: str, script: str, arguments: dict | None = None, command: str = "pythonshell", timeout: float = 60) -> dict:
-    from helpers import cloud
+    from helpers.aws import cloud
 
     cloud.client("s3").put_object(Bucket="tests-glue", Key=f"scripts/{name}.py", Body=script.encode())
     glue.create_job(Name=name, Role=ROLE, Command={"Name": command, "ScriptLocation": f"s3://tests-glue/scripts/{name}.py"},

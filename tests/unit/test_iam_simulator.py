@@ -79,7 +79,7 @@ def test_a_permissions_boundary_limits_an_allow():
 
 
 def test_simulate_principal_policy_through_boto3(local_cloud):
-    from helpers import cloud
+    from helpers.aws import cloud
 
     iam = cloud.client("iam")
     trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",

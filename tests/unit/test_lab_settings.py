@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from helpers import notebooks
+from helpers.tooling import notebooks
 
 NOTIFICATION = "@jupyterlab/apputils-extension:notification"
 

@@ -14,7 +14,8 @@ import zipfile
 import botocore.exceptions
 import pytest
 
-from helpers import cloud, iam, lambdas, localcloud
+from helpers import localcloud
+from helpers.aws import cloud, iam, lambdas
 from helpers.errors import WorkbookError
 from helpers.procs import wait_until
 
@@ -269,7 +270,7 @@ def test_the_runner_endpoint_answers_bad_requests_with_one_json_line(lam):
 # --- acceptance: a DAG on the local MWAA (slow: starts an environment) -----------------------------------------------
 
 def test_a_dag_on_the_local_mwaa_creates_invokes_and_deletes_a_python_function(lam):
-    from helpers import mwaa, s3
+    from helpers.aws import mwaa, s3
 
     env, dag_id = "tests-lambda-env", "lambda_invoke_function"
     prereq = mwaa.create_prerequisites(NB, env)

@@ -11,7 +11,8 @@ import certifi
 import pytest
 import snowflake.connector
 
-from helpers import cloud, localcloud, procs
+from helpers import localcloud, procs
+from helpers.aws import cloud
 from helpers.errors import WorkbookError
 from helpers.localcloud import snowflake as local_snowflake
 from helpers.localcloud.snowflake_server import EMULATED_IAM_USER_ARN

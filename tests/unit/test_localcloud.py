@@ -9,7 +9,8 @@ import boto3
 import psutil
 import pytest
 
-from helpers import cloud, localcloud, procs
+from helpers import localcloud, procs
+from helpers.aws import cloud
 from helpers.errors import WorkbookError
 from helpers.paths import REPO_ROOT
 

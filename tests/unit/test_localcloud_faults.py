@@ -15,7 +15,8 @@ import time
 import psutil
 import pytest
 
-from helpers import cleanup, config, localcloud, mwaa
+from helpers import config, localcloud
+from helpers.aws import cleanup, mwaa
 from helpers.errors import WorkbookError
 from helpers.localcloud import processes, services
 from helpers.paths import REPO_ROOT
@@ -177,7 +178,7 @@ def test_a_failed_up_leaves_nothing_running_and_says_what_to_do(fault, fresh_sta
 
 @pytest.mark.localcloud  # starts the gateway, then a Snowflake that fails
 def test_a_snowflake_that_fails_to_start_stops_the_gateway_this_up_started(fresh_state, monkeypatch):
-    monkeypatch.setattr(type(services.SERVICES["snowflake"]), "command",
+    monkeypatch.setattr(type(localcloud.SERVICES["snowflake"]), "command",
                         lambda *_: [sys.executable, "-c", "raise SystemExit('no fakesnow here')"])
     with pytest.raises(WorkbookError, match="local snowflake service failed: the process exited"):
         localcloud.up(quiet=True)
@@ -194,4 +195,4 @@ def test_the_emulator_side_imports_no_client_module():
     loaded = set(done.stdout.split())
     assert "helpers.localcloud.emulators.mwaa.runtime" in loaded, done.stderr
     assert not loaded & {"helpers.procs", "helpers.localcloud.snowflake", "helpers.localcloud.services", "helpers.config",
-                         "helpers.cloud"}
+                         "helpers.aws.cloud"}

@@ -11,7 +11,8 @@ import boto3
 import botocore.exceptions
 import pytest
 
-from helpers import cleanup, cloud, localcloud, mwaa, network, s3
+from helpers import localcloud
+from helpers.aws import cleanup, cloud, mwaa, network, s3
 from helpers.errors import WorkbookError
 from helpers.procs import wait_until
 

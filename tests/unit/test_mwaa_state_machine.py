@@ -17,11 +17,14 @@ import pytest
 from botocore.config import Config
 from werkzeug.serving import make_server
 
-from helpers import cloud, deferral, iam, localcloud, mwaa, s3
+from helpers import localcloud
+from helpers.aws import cloud, iam, mwaa, s3
+from helpers.chapters.deferrable_operators import deferral
 from helpers.errors import WorkbookError
 from helpers.localcloud.emulators.mwaa import MwaaEmulator
 from helpers.localcloud.emulators.mwaa.validation import AIRFLOW_VERSIONS, INSTALLED_AIRFLOW
 from helpers.procs import wait_until
+from helpers.versions import MWAA_VERSION
 
 NB = "tests-mwaa-sm"
 
@@ -270,7 +273,7 @@ def test_airflow_versions(local):
     mw = client(local)
     code, text = error_of(lambda: mw.create_environment(**request(local, "v2", AirflowVersion="2.10.3")))
     assert code == "ValidationException" and "3.0.6, 3.2.1, 3.3.1" in text
-    assert AIRFLOW_VERSIONS == ("3.0.6", "3.2.1", "3.3.1") and INSTALLED_AIRFLOW == __import__("helpers.versions").versions.MWAA_VERSION
+    assert AIRFLOW_VERSIONS == ("3.0.6", "3.2.1", "3.3.1") and INSTALLED_AIRFLOW == MWAA_VERSION
     mw.create_environment(**request(local, "v32", AirflowVersion="3.2.1"))
     try:
         env = mw.get_environment(Name="v32")["Environment"]
@@ -296,7 +299,8 @@ def test_blocked_configuration_options_are_refused(local, option):
 
 
 def test_the_workbooks_configuration_options_are_accepted_on_create_and_update(local):
-    from helpers import secrets_cache, snowflake_scenario
+    from helpers.chapters.setup_teardown import secrets_cache
+    from helpers.chapters.snowflake import scenario as snowflake_scenario
 
     mw = client(local)
     options = {**secrets_cache.options(True, 60, 30), **snowflake_scenario.secrets_backend_options({}),
@@ -339,7 +343,7 @@ def test_route_tables_decide_public_and_a_missing_way_out_is_a_warning(local):
     ec2, mw, prereq = cloud.client("ec2"), client(local), local["prereq"]
     net = {"SubnetIds": prereq.network.subnet_ids, "SecurityGroupIds": prereq.network.security_group_ids}
 
-    # The workbook's own network (helpers/network.py) validates; with no NAT and no endpoint it carries a warning.
+    # The workbook's own network (helpers/aws/network.py) validates; with no NAT and no endpoint it carries a warning.
     mw.create_environment(**request(local, "net-ok"))
     tags = mw.get_environment(Name="net-ok")["Environment"]["Tags"]
     assert tags["localmwaa:warning"].startswith("On AWS this environment would fail to create")
@@ -448,8 +452,8 @@ def test_wait_for_run_reports_the_failed_task_not_a_log_stream_timeout(monkeypat
 
 
 def test_the_cloudformation_network_validates_without_a_warning(local):
-    """Notebook 02's VPC (helpers/cloudformation/cfn-vpc-private.yaml): private route table, VPC endpoints."""
-    from helpers import shared_vpc
+    """Notebook 02's VPC (helpers/aws/cloudformation/cfn-vpc-private.yaml): private route table, VPC endpoints."""
+    from helpers.chapters.shared_vpc import scenario as shared_vpc
 
     outputs = shared_vpc.deploy_network()
     mw = client(local)

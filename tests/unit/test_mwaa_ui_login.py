@@ -21,7 +21,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # it asks for httpx2, which the MWAA constraint set does not have
     from starlette.testclient import TestClient
 
-from helpers import mwaa
+from helpers.aws import mwaa
 from helpers.localcloud.emulators.mwaa.runtime import MWAA_PLUGINS
 
 GOOD = "web-login-token"

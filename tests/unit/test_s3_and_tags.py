@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from helpers import cloud, s3, tags
+from helpers.aws import cloud, s3, tags
 
 
 def test_environment_bucket_as_mwaa_requires(local_cloud):

@@ -5,7 +5,7 @@ import io
 import re
 import zipfile
 
-from helpers import sample_citibike as citibike
+from helpers.samples import citibike
 
 
 def _members(data: bytes) -> list[tuple[str, tuple, bytes]]:

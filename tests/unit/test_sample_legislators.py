@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 
-from helpers import sample_legislators as legislators
+from helpers.samples import legislators
 
 
 def test_committed_files_are_what_the_generator_makes():

@@ -10,8 +10,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from helpers import cloud, sample_citibike, snowflake_account, snowflake_scenario
+from helpers.aws import cloud
+from helpers.chapters.snowflake import account as snowflake_account
+from helpers.chapters.snowflake import scenario as snowflake_scenario
 from helpers.paths import DAGS_DIR
+from helpers.samples import citibike as sample_citibike
 
 VARIABLES = {"aws_role_arn": "arn:aws:iam::123456789012:role/snowflake", "destination_bucket": "dest",
              "target_sns_arn": "arn:aws:sns:us-east-1:123456789012:mwaa_snowflake", "sec_key_region": "us-east-1"}

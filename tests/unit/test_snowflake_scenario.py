@@ -7,10 +7,10 @@ import os
 
 import pytest
 
-from helpers import cloud, localcloud
-from helpers import snowflake_account as account
-from helpers import snowflake_scenario as scenario
-from helpers.secrets_cache import put_secret
+from helpers import localcloud
+from helpers.aws import cloud
+from helpers.chapters.setup_teardown.secrets_cache import put_secret
+from helpers.chapters.snowflake import account, scenario
 
 ARTICLE_SECRET = {"host": "xy12345.snowflakecomputing.com", "account": "xy12345", "user": "learner", "password": "pw-123456",
                   "schema": "mwaa_schema", "database": "mwaa_db", "role": "accountadmin", "warehouse": "dev_wh"}
@@ -69,7 +69,7 @@ def test_expected_top_stations_come_from_the_sample():
 
 
 def test_a_secret_that_cannot_reach_snowflake_stops_the_notebook_in_one_line(monkeypatch):
-    from helpers import snowflake_account
+    from helpers.chapters.snowflake import account as snowflake_account
     from helpers.errors import NotebookStopped, WorkbookError
 
     good = snowflake_account.connection_secret("acme-xy12345", "learner", "s3cret")

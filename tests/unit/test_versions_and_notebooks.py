@@ -3,7 +3,8 @@ from __future__ import annotations
 import nbformat
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-from helpers import notebooks, runner, versions
+from helpers import versions
+from helpers.tooling import notebooks, runner
 
 
 def test_mwaa_pins_are_read_from_both_files():

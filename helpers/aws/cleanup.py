@@ -1,0 +1,113 @@
+"""Clean-up by tag: delete what the workbook created, in an order AWS accepts, and prove nothing is left."""
+
+from __future__ import annotations
+
+import botocore.exceptions
+import pandas as pd
+import psutil
+
+from helpers.aws import cloud, iam, lambdas, mwaa, s3, stacks
+from helpers.aws.tags import tagged_resources
+from helpers.localcloud.processes import processes_under
+from helpers.paths import state_dir
+
+# Dependents first: environments before their buckets and roles, endpoints before subnets, subnets before VPCs.
+ORDER = ["airflow", "events", "lambda", "glue", "vpc-endpoint", "cloudformation", "security-group", "subnet", "vpc", "sqs", "sns", "s3",
+         "secretsmanager", "logs", "iam"]
+
+
+def _kind(arn: str) -> str:
+    service = arn.split(":")[2]
+    if service == "ec2":
+        return arn.split(":")[5].split("/")[0]
+    return service
+
+
+def delete_arn(arn: str) -> None:
+    kind, name = _kind(arn), arn.rsplit("/", 1)[-1].rsplit(":", 1)[-1]
+    if kind == "airflow":
+        mwaa.delete_environment(name)
+        logs = cloud.client("logs")
+        for group in logs.describe_log_groups(logGroupNamePrefix=f"airflow-{name}-")["logGroups"]:
+            logs.delete_log_group(logGroupName=group["logGroupName"])
+    elif kind == "s3":
+        s3.delete_bucket(arn.split(":::", 1)[1])
+    elif kind == "iam":
+        iam.delete_role(name)
+    elif kind == "vpc-endpoint":
+        cloud.client("ec2").delete_vpc_endpoints(VpcEndpointIds=[name])
+    elif kind == "security-group":
+        cloud.client("ec2").delete_security_group(GroupId=name)
+    elif kind == "subnet":
+        cloud.client("ec2").delete_subnet(SubnetId=name)
+    elif kind == "vpc":
+        cloud.client("ec2").delete_vpc(VpcId=name)
+    elif kind == "sqs":
+        sqs = cloud.client("sqs")
+        sqs.delete_queue(QueueUrl=sqs.get_queue_url(QueueName=name)["QueueUrl"])
+    elif kind == "sns":
+        cloud.client("sns").delete_topic(TopicArn=arn)
+    elif kind == "logs":
+        cloud.client("logs").delete_log_group(logGroupName=arn.split(":log-group:", 1)[1].removesuffix(":*"))
+    elif kind == "events":
+        events = cloud.client("events")
+        targets = events.list_targets_by_rule(Rule=name)["Targets"]
+        if targets:
+            events.remove_targets(Rule=name, Ids=[t["Id"] for t in targets])
+        events.delete_rule(Name=name)
+    elif kind == "secretsmanager":
+        # No recovery window: a re-run of the notebook creates the same secret name again.
+        cloud.client("secretsmanager").delete_secret(SecretId=arn, ForceDeleteWithoutRecovery=True)
+    elif kind == "lambda":
+        lambdas.delete(name)
+    elif kind == "glue":
+        glue, (resource, glue_name) = cloud.client("glue"), arn.split(":", 5)[5].split("/", 1)
+        {"crawler": lambda: glue.delete_crawler(Name=glue_name), "job": lambda: glue.delete_job(JobName=glue_name),
+         "database": lambda: glue.delete_database(Name=glue_name)}[resource]()
+    elif kind == "cloudformation":
+        stacks.delete(arn.split(":stack/", 1)[1].split("/", 1)[0])
+    else:
+        raise ValueError(f"the workbook does not know how to delete {arn}")
+
+
+def _stack_owned(arns: list[str]) -> set[str]:
+    """ARNs of resources a tagged stack created: the stack's deletion removes them (they carry its tags)."""
+    cfn = cloud.client("cloudformation")
+    physical = set()
+    for arn in arns:
+        if _kind(arn) == "cloudformation":
+            for res in cfn.describe_stack_resources(StackName=arn)["StackResources"]:
+                physical.add(res.get("PhysicalResourceId"))
+    return {arn for arn in arns if arn.rsplit("/", 1)[-1] in physical or arn.split(":::", 1)[-1] in physical}
+
+
+def delete_tagged(notebook: str | None = None) -> pd.DataFrame:
+    """Delete every resource tagged for `notebook` (all of the workbook's if None). Returns what was deleted."""
+    found = tagged_resources(notebook).arn.tolist()
+    owned = _stack_owned(found)
+    found = [arn for arn in found if arn not in owned]
+    found.sort(key=lambda arn: ORDER.index(_kind(arn)) if _kind(arn) in ORDER else len(ORDER))
+    rows = []
+    for arn in found:
+        try:
+            delete_arn(arn)
+            rows.append({"arn": arn, "deleted": True})
+        except botocore.exceptions.ClientError as exc:
+            rows.append({"arn": arn, "deleted": False, "error": exc.response["Error"]["Code"]})
+    return pd.DataFrame(rows, columns=["arn", "deleted", "error"])
+
+
+def airflow_processes(environment: str | None = None) -> list[psutil.Process]:
+    """Airflow processes of local MWAA environments (their working folder is under the workbook's state)."""
+    root = state_dir() / "localcloud" / "mwaa" / environment if environment else state_dir()
+    return processes_under(root)
+
+
+def listening_ports(processes: list[psutil.Process]) -> list[int]:
+    ports = []
+    for proc in processes:
+        try:
+            ports += [c.laddr.port for c in proc.net_connections("tcp") if c.status == psutil.CONN_LISTEN]
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
+    return sorted(ports)

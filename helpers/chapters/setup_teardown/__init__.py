@@ -1,0 +1,1 @@
+"""Notebook 04: `secrets_cache` (the Secrets Manager backend, and what Airflow's secrets cache saves)."""

@@ -1,0 +1,1 @@
+"""Notebook 05: `scenario` (the DAGs' resources, data and results), `account` (the Snowflake connection and its secret)."""

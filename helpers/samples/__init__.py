@@ -1,0 +1,1 @@
+"""Generators of the sample data in sample_data/ (`python -m helpers.samples.<name>` rewrites it)."""

@@ -1,0 +1,2 @@
+"""The workbook's machinery: `workbook.start` (every notebook's setup call), `charts`, headless runs
+(`runner`, `notebooks`), `benchmark` and `lock`."""
