@@ -105,6 +105,81 @@ def test_02_creator_checkpoint_fails_when_the_creator_may_touch_endpoints(local_
     """02's "creator cannot create endpoints" asks IAM (the local simulator) about the role, not the notebook's own dict."""
     checkpoint = notebook_cell("02_shared_vpc", "simulate_principal_policy(")
     row, _ = _probe("probe_02_creator", _cell(f"CREATOR_EXTRA = {extra}\n" + _02_ROLES, 1), _cell(checkpoint, 2))
+
+# --- The checkpoints of notebooks 03 and 04, as committed, run on records that show a defect ---------------------
+# Each probe runs the notebook's own checkpoint cell after a cell that stands in for what the steps before it read
+# from Airflow, S3 or the local cloud; a record with the defect must fail it with its message, and good records pass.
+
+def _checkpoint(notebook: str, marker: str) -> str:
+    from helpers.paths import NOTEBOOKS_DIR
+
+    nb = nbformat.read(NOTEBOOKS_DIR / f"{notebook}.ipynb", as_version=4)
+    found = [c.source for c in nb.cells if c.cell_type == "code" and marker in c.source]
+    assert len(found) == 1, f"{notebook}: {len(found)} code cells contain {marker!r}"
+    return found[0]
+
+
+_SENSOR_RECORDS = """
+import pandas as pd
+class api:  # the task instances of the run, all successful
+    task_instances = staticmethod(lambda dag_id, run_id: pd.DataFrame(
+        {"task": ["wait_for_data"], "state": ["success"], "operator": ["S3KeySensor"]}))
+run_id = "manual__probe"
+landed = [pd.Timestamp("2026-01-01T00:00:15Z").to_pydatetime()] * 3
+sensor = {"state": "success", "queued_when": "%(queued)s"}
+sensor_log = [{"event": "Poking for key : s3://b/legislators/persons.json", "timestamp": "2026-01-01T00:00:01Z"},
+              {"event": "%(event)s", "timestamp": "%(deferred)s"}]
+"""
+_DEFERRED = "Pausing task as DEFERRED. "
+
+
+@pytest.mark.parametrize(("records", "expected"), [
+    ({"event": "Sleeping for 5 seconds", "deferred": "2026-01-01T00:00:02Z", "queued": "2026-01-01T00:00:20Z"},
+     "wait_for_data never deferred"),
+    ({"event": _DEFERRED, "deferred": "2026-01-01T00:00:16Z", "queued": "2026-01-01T00:00:20Z"},
+     "not before the data landed"),
+    ({"event": _DEFERRED, "deferred": "2026-01-01T00:00:02Z", "queued": "2026-01-01T00:00:10Z"},
+     "not resumed after the data landed"),
+    ({"event": _DEFERRED, "deferred": "2026-01-01T00:00:02Z", "queued": "2026-01-01T00:00:20Z"}, None),
+], ids=["classic-sensor", "deferred-after-the-data", "resumed-before-the-data", "good-records-pass"])
+def test_03_deferred_before_the_data_checkpoint(records, expected):
+    row, _ = _probe("probe_03_deferral", _cell(_SENSOR_RECORDS % records, 1),
+                    _cell(_checkpoint("03_deferrable_operators", "Pausing task as DEFERRED"), 2))
+    if expected is None:
+        assert row["status"] == "ok", row
+    else:
+        assert row["status"] == "failed" and expected in row["error"], row
+
+
+_TEARDOWN_RECORDS = """
+class api:  # GET /dags/{dag_id}/tasks: %(rule)s
+    @staticmethod
+    def call(method, path):
+        rules = {"data_quality_setup_teardown": {"create_scratch": "all_success", "load": "all_success",
+                                                 "check_quality": "all_success", "drop_scratch": "%(rule)s"},
+                 "nested_setup_teardown": {"create_cluster": "all_success", "drop_table": "all_done_setup_success",
+                                           "drop_cache": "all_done_setup_success",
+                                           "delete_cluster": "all_done_setup_success"}}[path.split("/")[2]]
+        return {"tasks": [{"task_id": t, "trigger_rule": r} for t, r in rules.items()]}
+"""
+_CACHE_COUNTS = """
+import pandas as pd
+from helpers import secrets_cache
+count_here, window, parse_interval, cache_ttl = True, 20, 2, 10
+without, with_cache = pd.DataFrame({"calls": [0, %(off)d]}), pd.DataFrame({"calls": [0, %(on)d]})
+"""
+
+
+@pytest.mark.parametrize(("records", "expected"), [
+    ({"rule": "all_success", "off": 7, "on": 2}, "did not parse drop_scratch as a teardown"),  # no @teardown
+    ({"rule": "all_done_setup_success", "off": 7, "on": 7}, "calls with the cache on: more than one per 10 s TTL"),
+    ({"rule": "all_done_setup_success", "off": 7, "on": 2}, None),
+], ids=["not-a-teardown", "cache-not-applied", "good-records-pass"])
+def test_04_teardown_and_secrets_cache_checkpoints(records, expected):
+    row, _ = _probe("probe_04_checkpoints", _cell(_TEARDOWN_RECORDS % records, 1),
+                    _cell(_checkpoint("04_setup_teardown", 'trigger_rule"] == "all_done_setup_success"'), 2),
+                    _cell(_CACHE_COUNTS % records, 3),
+                    _cell(_checkpoint("04_setup_teardown", "secrets_cache.allowed_calls(window, cache_ttl)"), 4))
     if expected is None:
         assert row["status"] == "ok", row
     else:

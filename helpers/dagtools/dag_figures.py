@@ -1,6 +1,6 @@
 """What a DAG looks like, for the notebooks: its source with the lines that carry the lesson marked, and its graph.
 
-    python -m helpers.dagtools.dag_figures FILE    # the DAGs of dags/FILE as JSON (run in a subprocess: Airflow stays out of the kernel)
+    python -m helpers.dagtools.dag_figures FILE...  # the DAGs of each FILE as JSON (run in a subprocess: Airflow stays out of the kernel)
 
 The graph is drawn from the DAG Airflow itself parsed (tasks, dependencies, setup and teardown flags), in layers
 from left to right as Airflow's Graph view does; setup tasks, teardown tasks and the dotted setup→teardown pairing
@@ -79,16 +79,24 @@ def source(file: str | Path, marks: list[str] | None = None, lines: tuple[int, i
 
 def structure(dag_file: str) -> dict[str, dict]:
     """dag_id -> {"tasks": {task_id: {"downstream": [...], "setup": bool, "teardown": bool, "setups": [...]}}}."""
+    return structures(dag_file)[0]
+
+
+def structures(*dag_files: str | Path) -> list[dict[str, dict]]:
+    """`structure()` of several files, parsed in one subprocess: importing Airflow is most of a parse's cost."""
     from helpers.dagtools.airflow_local import airflow_home
 
     # parsing needs no cloud and no metadata DB: only Airflow's home and the DAGs folder
     env = {**os.environ, "AIRFLOW_HOME": str(airflow_home()), "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_DIR),
            "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "PYTHONPATH": str(REPO_ROOT)}
-    done = subprocess.run([sys.executable, "-m", "helpers.dagtools.dag_figures", str(DAGS_DIR / dag_file)], capture_output=True,
+    paths = [str(DAGS_DIR / dag_file) for dag_file in dag_files]
+    done = subprocess.run([sys.executable, "-m", "helpers.dagtools.dag_figures", *paths], capture_output=True,
                           text=True, env=env, timeout=300)
     if done.returncode != 0:
-        raise WorkbookError(f"Airflow could not parse dags/{dag_file}: {(done.stderr.strip().splitlines() or ['?'])[-1]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+        names = ", ".join(shown(path) for path in paths)
+        raise WorkbookError(f"Airflow could not parse {names}: {(done.stderr.strip().splitlines() or ['?'])[-1]}")
+    parsed = json.loads(done.stdout.strip().splitlines()[-1])
+    return [parsed[path] for path in paths]
 
 
 def layers(tasks: dict[str, dict]) -> dict[str, int]:
@@ -135,7 +143,11 @@ def draw(dag: dict, title: str, name: str) -> Path:
     columns = ordered_columns(tasks)
     at = {t: (col * 3.0, -row * 1.0) for col, members in columns.items() for row, t in enumerate(members)}
     tallest = max(len(m) for m in columns.values())
-    fig, ax = plt.subplots(figsize=(2.2 + 2.3 * len(columns), 1.0 + 0.75 * tallest))
+    below_boxes = -(tallest - 1) - 0.45  # pair lines run under every box, the farther apart the pair the deeper
+    pairs = [pair_curve(at[setup], at[task], below_boxes - 0.15 * abs(at[task][0] - at[setup][0]) / 3.0)
+             for task, spec in tasks.items() for setup in spec.get("setups", [])]
+    bottom = min([-tallest - 0.5] + [min(y for _, y in curve) - 0.2 for curve in pairs])
+    fig, ax = plt.subplots(figsize=(2.2 + 2.3 * len(columns), 0.75 * (1.4 - bottom)))
     for task, spec in tasks.items():
         for down in spec["downstream"]:
             if task in tasks[down].get("setups", []):
@@ -145,11 +157,8 @@ def draw(dag: dict, title: str, name: str) -> Path:
             ax.annotate("", xy=(x2 - 1.1, y2), xytext=(x1 + 1.1, y1),
                         arrowprops={"arrowstyle": "->", "color": "#566573", "lw": 1.2,
                                     "connectionstyle": f"arc3,rad={-0.25 if skips else 0}"})
-        for setup in spec.get("setups", []):
-            (x1, y1), (x2, y2) = at[setup], at[task]
-            ax.annotate("", xy=(x2, y2 - 0.3), xytext=(x1, y1 - 0.3),
-                        arrowprops={"arrowstyle": "-", "color": "#a04000", "lw": 1.2, "linestyle": ":",
-                                    "connectionstyle": "arc3,rad=0.15"})
+    for curve in pairs:
+        ax.plot(*zip(*curve, strict=True), color="#a04000", lw=1.2, linestyle=":")
     for task, (x, y) in at.items():
         spec = tasks[task]
         colour = SETUP_COLOUR if spec["setup"] else TEARDOWN_COLOUR if spec["teardown"] else TASK_COLOUR
@@ -158,11 +167,22 @@ def draw(dag: dict, title: str, name: str) -> Path:
         label = task + (" ↑" if spec["setup"] else " ↓" if spec["teardown"] else "")
         ax.text(x, y, label, ha="center", va="center", fontsize=8)
     ax.set_xlim(-1.4, 3.0 * max(columns) + 1.4)
-    ax.set_ylim(-tallest - 0.5, 1.4)
+    ax.set_ylim(bottom, 1.4)
     ax.axis("off")
     ax.set_title(title + ("\n↑ setup   ↓ teardown   ··· setup→teardown pair" if any(
         s["setup"] or s["teardown"] for s in tasks.values()) else ""), fontsize=10)
     return _save(fig, name)
+
+
+def pair_curve(setup: tuple[float, float], teardown: tuple[float, float], lowest: float,
+               points: int = 30) -> list[tuple[float, float]]:
+    """The dotted setup→teardown line, in data units (so the figure can make room for it): from under one box to
+    under the other, down to `lowest` midway."""
+    (x1, y1), (x2, y2) = (setup[0], setup[1] - 0.3), (teardown[0], teardown[1] - 0.3)
+    control = ((x1 + x2) / 2, 2 * lowest - (y1 + y2) / 2)  # a quadratic curve's middle is halfway to its control
+    return [((1 - t) ** 2 * x1 + 2 * (1 - t) * t * control[0] + t ** 2 * x2,
+             (1 - t) ** 2 * y1 + 2 * (1 - t) * t * control[1] + t ** 2 * y2)
+            for t in (n / (points - 1) for n in range(points))]
 
 
 def graph(dag_file: str, dag_id: str | None = None, name: str | None = None) -> Path:
@@ -172,6 +192,26 @@ def graph(dag_file: str, dag_id: str | None = None, name: str | None = None) -> 
     if dag_id not in dags:
         raise WorkbookError(f"dags/{dag_file} defines {sorted(dags)}, not {dag_id}.")
     return draw(dags[dag_id], f"DAG {dag_id}", name or f"graph_{dag_id}")
+
+
+def graphs(*dag_files: str) -> list[Path]:
+    """`graph()` of the first DAG of each file, all parsed in one subprocess."""
+    figures = []
+    for dags in structures(*dag_files):
+        dag_id = next(iter(dags))
+        figures.append(draw(dags[dag_id], f"DAG {dag_id}", f"graph_{dag_id}"))
+    return figures
+
+
+def environment_graph(api, dag_id: str, name: str | None = None) -> Path:
+    """The graph of a DAG as a deployed environment parsed it, from its REST API's task list (`GET /dags/{id}/tasks`):
+    no local parse, so no Airflow import. The API marks no setup task: draw DAGs with setup/teardown with `graph()`."""
+    tasks = api.call("GET", f"/dags/{dag_id}/tasks")["tasks"]
+    if any(t["trigger_rule"] == "all_done_setup_success" for t in tasks):
+        raise WorkbookError(f"{dag_id} has teardown tasks, which the REST API cannot pair with their setups: use graph().")
+    spec = {t["task_id"]: {"downstream": sorted(t["downstream_task_ids"] or []), "setup": False, "teardown": False,
+                           "setups": []} for t in tasks}
+    return draw({"tasks": spec}, f"DAG {dag_id}", name or f"graph_{dag_id}")
 
 
 def _parse(path: str) -> dict[str, dict]:
@@ -193,4 +233,4 @@ def _parse(path: str) -> dict[str, dict]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(_parse(sys.argv[1])))
+    print(json.dumps({path: _parse(path) for path in sys.argv[1:]}))

@@ -42,3 +42,37 @@ def test_a_mark_not_in_the_file_or_a_missing_file_is_one_line():
         dag_figures.source("hello_mwaa.py", ["nonsense"])
     with pytest.raises(WorkbookError, match="No file nope.py"):
         dag_figures.source("nope.py")
+
+
+def test_several_files_are_parsed_in_one_subprocess(monkeypatch):
+    runs, run = [], dag_figures.subprocess.run
+    monkeypatch.setattr(dag_figures.subprocess, "run", lambda *args, **kwargs: runs.append(args) or run(*args, **kwargs))
+    nested, quality = dag_figures.structures("nested_setup_teardown.py", "data_quality_setup_teardown.py")
+    assert list(nested) == ["nested_setup_teardown"] and list(quality) == ["data_quality_setup_teardown"]
+    assert quality["data_quality_setup_teardown"]["tasks"]["drop_scratch"]["setups"] == ["create_scratch"]
+    assert len(runs) == 1
+
+
+def test_a_pair_line_runs_from_box_to_box_down_to_its_lowest_point():
+    curve = dag_figures.pair_curve((0.0, 0.0), (9.0, -1.0), lowest=-2.5, points=31)
+    assert curve[0] == (0.0, -0.3) and curve[-1] == (9.0, -1.3)
+    assert min(y for _, y in curve) == pytest.approx(-2.5, abs=0.05) and curve[15][0] == pytest.approx(4.5)
+
+
+class _Api:
+    def __init__(self, tasks):
+        self.tasks, self.paths = tasks, []
+
+    def call(self, method, path):
+        self.paths.append((method, path))
+        return {"tasks": self.tasks}
+
+
+def test_environment_graph_draws_what_the_rest_api_lists_and_refuses_teardowns():
+    api = _Api([{"task_id": "wait", "downstream_task_ids": ["crawl"], "trigger_rule": "all_success"},
+                {"task_id": "crawl", "downstream_task_ids": [], "trigger_rule": "all_success"}])
+    path = dag_figures.environment_graph(api, "pipeline", "test_environment_graph")
+    assert api.paths == [("GET", "/dags/pipeline/tasks")] and path.exists() and path.stat().st_size > 1000
+    api.tasks.append({"task_id": "drop", "downstream_task_ids": [], "trigger_rule": "all_done_setup_success"})
+    with pytest.raises(WorkbookError, match="use graph"):
+        dag_figures.environment_graph(api, "pipeline")

@@ -299,16 +299,17 @@ def test_blocked_configuration_options_are_refused(local, option):
 
 
 def test_the_workbooks_configuration_options_are_accepted_on_create_and_update(local):
-    from helpers.chapters.setup_teardown import secrets_cache
     from helpers.chapters.snowflake import scenario as snowflake_scenario
 
     mw = client(local)
-    options = {**secrets_cache.options(True, 60, 30), **snowflake_scenario.secrets_backend_options({}),
+    cache = {"secrets.use_cache": "True", "secrets.cache_ttl_seconds": "60",  # notebook 04 sets these
+             "dag_processor.min_file_process_interval": "30"}
+    options = {**cache, **snowflake_scenario.secrets_backend_options({}),
                "core.parallelism": "8", "core.default_timezone": "utc", "dag_processor.refresh_interval": "5"}
     mw.create_environment(**request(local, "allowed", AirflowConfigurationOptions=options))
     try:
         wait_status(local, "allowed", "AVAILABLE")
-        mw.update_environment(Name="allowed", AirflowConfigurationOptions=secrets_cache.options(False, 0, 30))
+        mw.update_environment(Name="allowed", AirflowConfigurationOptions={**cache, "secrets.use_cache": "False"})
         wait_status(local, "allowed", "AVAILABLE")
         code, text = error_of(lambda: mw.update_environment(Name="allowed", AirflowConfigurationOptions={"core.executor": "x"}))
         assert code == "ValidationException" and "core.executor" in text

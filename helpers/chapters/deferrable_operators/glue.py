@@ -1,4 +1,5 @@
-"""Glue for notebook 03: the data bucket, the Glue role, the catalog, job runs and their logs, clean-up.
+"""Glue for notebook 03: the dataset upload, the catalog, job runs and their logs, clean-up (the notebook creates the
+Glue role, the database and the execution role's grant itself).
 
 On the local target, crawls and Python shell job runs are done by the local cloud's Glue emulation
 (`helpers.localcloud.emulators.glue`); `EMULATED` says so in one line for the notebook to print.
@@ -8,14 +9,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from helpers.aws import cloud, iam, mwaa, s3
-from helpers.aws.tags import tags
-from helpers.chapters.deferrable_operators.glue_jobs import DENORMALIZE_LEGISLATORS
+from helpers.aws import cloud, mwaa, s3
 from helpers.paths import SAMPLE_DATA_DIR
 
 LEGISLATORS = SAMPLE_DATA_DIR / "legislators"
-GLUE_TRUST = {"Version": "2012-10-17", "Statement": [{
-    "Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": "glue.amazonaws.com"}}]}
 EMULATED = ("Glue (emulated): crawlers infer tables from the data in the local cloud's S3; Python shell job scripts "
             "run as local processes, logging to /aws-glue/python-jobs.")
 
@@ -31,63 +28,6 @@ def s3_bucket_name(notebook: str) -> str:
     from helpers.aws.tags import resource_name
 
     return resource_name(notebook, "data")
-
-
-def role_policy(bucket: str, database: str) -> dict:
-    """What the crawler and the job need: the data bucket, the database's catalog entries, Glue's log groups."""
-    region, account = cloud.settings().region, cloud.account_id()
-    catalog = f"arn:aws:glue:{region}:{account}"
-    return {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"],
-         "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"]},
-        {"Effect": "Allow", "Action": ["glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:CreateTable", "glue:UpdateTable",
-                                       "glue:DeleteTable", "glue:GetPartitions", "glue:BatchCreatePartition", "glue:BatchGetPartition"],
-         "Resource": [f"{catalog}:catalog", f"{catalog}:database/{database}", f"{catalog}:table/{database}/*"]},
-        {"Effect": "Allow", "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-         "Resource": f"arn:aws:logs:{region}:{account}:log-group:/aws-glue/*"},
-    ]}
-
-
-def environment_policy(bucket: str, database: str, glue_role_arn: str) -> dict:
-    """What the MWAA execution role needs to run the pipeline DAG: the sensor's S3 reads, running the crawler and the
-    job, passing the Glue role, and reading the job's logs for the task log."""
-    region, account = cloud.settings().region, cloud.account_id()
-    glue = f"arn:aws:glue:{region}:{account}"
-    return {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket"],
-         "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"]},
-        {"Effect": "Allow", "Action": ["glue:GetCrawler", "glue:CreateCrawler", "glue:UpdateCrawler", "glue:StartCrawler",
-                                       "glue:GetCrawlerMetrics", "glue:GetJob", "glue:CreateJob", "glue:UpdateJob",
-                                       "glue:StartJobRun", "glue:GetJobRun", "glue:GetJobRuns", "glue:BatchStopJobRun",
-                                       "glue:TagResource", "glue:GetTags"],
-         "Resource": [f"{glue}:crawler/{database}-crawler", f"{glue}:job/{database}-denormalize"]},
-        {"Effect": "Allow", "Action": "iam:PassRole", "Resource": glue_role_arn,
-         "Condition": {"StringEquals": {"iam:PassedToService": "glue.amazonaws.com"}}},
-        {"Effect": "Allow", "Action": "iam:GetRole", "Resource": glue_role_arn},
-        {"Effect": "Allow", "Action": ["logs:GetLogEvents", "logs:FilterLogEvents"],
-         "Resource": f"arn:aws:logs:{region}:{account}:log-group:/aws-glue/*"},
-    ]}
-
-
-def prepare(notebook: str, environment: str) -> dict[str, str]:
-    """The data bucket (empty: the data arrives while the DAG waits), the job script in it, the Glue role and
-    database, and the environment's permission to use them. Returns the DAG's run parameters."""
-    cloud.require_billable_opt_in("Glue crawler runs and job runs")
-    n = names(notebook)
-    s3.create_bucket(n["bucket"], notebook)
-    s3.delete_prefix(n["bucket"], "legislators/")  # left by an interrupted run, it would end the wait at once
-    s3.upload_file(DENORMALIZE_LEGISLATORS, n["bucket"], f"scripts/{DENORMALIZE_LEGISLATORS.name}")
-    role_arn = iam.create_role(n["role"], notebook, GLUE_TRUST, role_policy(n["bucket"], n["database"]),
-                               "Glue crawler and job of the workbook's legislators pipeline")
-    region, account = cloud.settings().region, cloud.account_id()
-    client = cloud.client("glue")
-    try:
-        client.create_database(DatabaseInput={"Name": n["database"], "Description": "Workbook notebook 03"},
-                               Tags=tags(notebook))
-    except client.exceptions.AlreadyExistsException:
-        client.tag_resource(ResourceArn=f"arn:aws:glue:{region}:{account}:database/{n['database']}", TagsToAdd=tags(notebook))
-    mwaa.grant(environment, f"{notebook}-glue-pipeline", environment_policy(n["bucket"], n["database"], role_arn))
-    return {"bucket": n["bucket"], "database": n["database"], "glue_role": n["role"], "notebook": notebook}
 
 
 def upload_dataset(bucket: str) -> list[str]:
