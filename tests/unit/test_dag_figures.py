@@ -42,3 +42,10 @@ def test_a_mark_not_in_the_file_or_a_missing_file_is_one_line():
         dag_figures.source("hello_mwaa.py", ["nonsense"])
     with pytest.raises(WorkbookError, match="No file nope.py"):
         dag_figures.source("nope.py")
+
+
+def test_a_graph_from_the_rest_api_keeps_the_dependencies():
+    tasks = [{"task_id": "greet", "downstream_task_ids": ["summarize"]}, {"task_id": "summarize", "downstream_task_ids": []}]
+    graph = dag_figures.from_rest_api(tasks)
+    assert graph["tasks"]["greet"]["downstream"] == ["summarize"]
+    assert dag_figures.layers(graph["tasks"]) == {"greet": 0, "summarize": 1}
