@@ -6,10 +6,11 @@ import botocore.exceptions
 import pandas as pd
 import psutil
 
-from helpers.aws import cloud, iam, lambdas, mwaa, s3, stacks
+from helpers.aws import cloud, iam, lambdas, mwaa, network, s3, stacks
 from helpers.aws.tags import tagged_resources
 from helpers.localcloud.processes import processes_under
 from helpers.paths import state_dir
+from helpers.procs import wait_until
 
 # Dependents first: environments before their buckets and roles, endpoints before subnets, subnets before VPCs.
 ORDER = ["airflow", "events", "lambda", "glue", "vpc-endpoint", "cloudformation", "security-group", "subnet", "vpc", "sqs", "sns", "s3",
@@ -36,6 +37,9 @@ def delete_arn(arn: str) -> None:
         iam.delete_role(name)
     elif kind == "vpc-endpoint":
         cloud.client("ec2").delete_vpc_endpoints(VpcEndpointIds=[name])
+        # On AWS an interface endpoint's network interfaces go minutes later; until then its subnets and security group
+        # cannot be deleted (DependencyViolation). Locally it is gone at once.
+        wait_until(lambda: network.endpoint_deleted(name), 900, f"VPC endpoint {name} deleted", interval=5)
     elif kind == "security-group":
         cloud.client("ec2").delete_security_group(GroupId=name)
     elif kind == "subnet":

@@ -16,7 +16,8 @@ MWAA_TRUST = {"Version": "2012-10-17", "Statement": [{
 
 
 def execution_policy(bucket: str, environment: str) -> dict:
-    """The MWAA execution role's permissions, least privilege (after the MWAA user guide)."""
+    """The MWAA execution role's permissions, least privilege: the MWAA user guide's sample policy for an AWS owned
+    key ("Amazon MWAA execution role", sample JSON policies), with this environment, bucket and region filled in."""
     region, account = cloud.settings().region, cloud.account_id()
     return {"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Action": "airflow:PublishMetrics",
@@ -28,11 +29,35 @@ def execution_policy(bucket: str, environment: str) -> dict:
                                        "logs:GetLogRecord", "logs:GetLogGroupFields", "logs:GetQueryResults"],
          "Resource": [f"arn:aws:logs:{region}:{account}:log-group:airflow-{environment}-*"]},
         {"Effect": "Allow", "Action": ["logs:DescribeLogGroups"], "Resource": ["*"]},
+        # MWAA reads it when the account blocks public access to every bucket (S3 PutPublicAccessBlock on the account).
+        {"Effect": "Allow", "Action": ["s3:GetAccountPublicAccessBlock"], "Resource": ["*"]},
         {"Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*"},
         {"Effect": "Allow", "Action": ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
                                        "sqs:GetQueueUrl", "sqs:ReceiveMessage", "sqs:SendMessage"],
          "Resource": f"arn:aws:sqs:{region}:*:airflow-celery-*"},
+        # The Celery queue is MWAA's, encrypted with a key in MWAA's account: any key but this account's, through SQS only.
+        {"Effect": "Allow", "Action": ["kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey*", "kms:Encrypt"],
+         "NotResource": f"arn:aws:kms:*:{account}:key/*",
+         "Condition": {"StringLike": {"kms:ViaService": [f"sqs.{region}.amazonaws.com"]}}},
     ]}
+
+
+def role_permissions(role_arn: str) -> dict:
+    """What a role's identity policies allow, as one policy document: its inline policies and the default versions of
+    its attached managed policies, statements in that order."""
+    api = cloud.client("iam")
+    name = role_arn.rsplit("/", 1)[-1]
+    documents = [api.get_role_policy(RoleName=name, PolicyName=policy)["PolicyDocument"]
+                 for policy in api.list_role_policies(RoleName=name)["PolicyNames"]]
+    for attached in api.list_attached_role_policies(RoleName=name)["AttachedPolicies"]:
+        version = api.get_policy(PolicyArn=attached["PolicyArn"])["Policy"]["DefaultVersionId"]
+        documents.append(api.get_policy_version(PolicyArn=attached["PolicyArn"], VersionId=version)["PolicyVersion"]["Document"])
+    statements = []
+    for document in documents:
+        document = json.loads(document) if isinstance(document, str) else document
+        found = document["Statement"]
+        statements += [found] if isinstance(found, dict) else found
+    return {"Version": "2012-10-17", "Statement": statements}
 
 
 def create_role(name: str, notebook: str, trust: dict, policy: dict, description: str) -> str:

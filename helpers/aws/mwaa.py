@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import botocore.exceptions
 import pandas as pd
 
+from helpers import versions
 from helpers.aws import cloud, iam, network, s3
 from helpers.aws.tags import resource_name, tags
 from helpers.errors import WorkbookError
@@ -111,12 +112,17 @@ class Prerequisites:
 
 
 def create_prerequisites(notebook: str, environment: str) -> Prerequisites:
-    """The MWAA prerequisites: a versioned source bucket with dags/, an execution role, a private network."""
+    """The MWAA prerequisites: a versioned source bucket with dags/, an execution role, a private network with the
+    VPC endpoints the environment needs. On AWS the endpoints and the environment are billable: the opt-in is checked
+    before anything is created."""
+    cloud.require_billable_opt_in("an MWAA environment and the VPC endpoints it needs")
     bucket = resource_name(notebook, "env")
     bucket_arn = s3.create_environment_bucket(bucket, notebook)
     role = iam.create_role(f"{environment}-execution", notebook, iam.MWAA_TRUST, iam.execution_policy(bucket, environment),
                            "MWAA execution role created by the workbook")
-    return Prerequisites(bucket, bucket_arn, role, network.create_private_network(notebook))
+    net = network.create_private_network(notebook)
+    network.create_service_endpoints(net, notebook)
+    return Prerequisites(bucket, bucket_arn, role, net)
 
 
 def workshop_prerequisites() -> Prerequisites:
@@ -142,9 +148,11 @@ def workbook_environments() -> list[str]:
 
 
 def environment_request(name: str, prereq: Prerequisites, notebook: str, **overrides) -> dict:
-    """CreateEnvironment's arguments for a small environment; override any member."""
+    """CreateEnvironment's arguments for a small environment; override any member. The Airflow version is pinned to
+    the one the workbook's packages match (without it MWAA picks its newest, which may not be what the DAGs expect)."""
     request = {
-        "Name": name, "ExecutionRoleArn": prereq.role_arn, "SourceBucketArn": prereq.bucket_arn, "DagS3Path": "dags",
+        "Name": name, "AirflowVersion": versions.MWAA_VERSION, "ExecutionRoleArn": prereq.role_arn,
+        "SourceBucketArn": prereq.bucket_arn, "DagS3Path": "dags",
         "NetworkConfiguration": {"SubnetIds": prereq.network.subnet_ids, "SecurityGroupIds": prereq.network.security_group_ids},
         "EnvironmentClass": "mw1.small", "MaxWorkers": 2, "WebserverAccessMode": "PUBLIC_ONLY",
         "LoggingConfiguration": TASK_LOGS_INFO, "Tags": tags(notebook),
@@ -174,10 +182,15 @@ def delete_environment(name: str, timeout: float = 900) -> bool:
     return True
 
 
+def workshop_name() -> str:
+    """The workshop environment's name: the configured one on AWS (`mwaa_environment`), else the workbook's."""
+    return cloud.settings().mwaa_environment or WORKSHOP_ENVIRONMENT
+
+
 def workshop_environment(timeout: float = 900) -> str:
     """The workshop's shared environment: the configured one on AWS, else ours, created when missing."""
     configured = cloud.settings().mwaa_environment
-    name = configured or WORKSHOP_ENVIRONMENT
+    name = workshop_name()
     current = status(name)
     if current is None and configured:
         raise WorkbookError(f"The configured MWAA environment {configured!r} does not exist in {cloud.settings().region}.")
@@ -391,3 +404,33 @@ def airflow_ui_link(name: str):
 
     answer = client().create_web_login_token(Name=name)
     return HTML(login_link_html(answer["WebServerHostname"], answer["WebToken"], cloud.settings().is_local, name))
+
+
+def ui_url(hostname: str, path: str = "") -> str:
+    """An address on the environment's web server (WebServerHostname): HTTPS on MWAA, plain HTTP on loopback locally."""
+    return f"{'http' if cloud.settings().is_local else 'https'}://{hostname}{path}"
+
+
+def sign_in(hostname: str, token: str) -> tuple[int, str | None]:
+    """POST a web login token to the UI's sign-in route, as a browser does: (HTTP status, Airflow session token or None).
+
+    Redirects are not followed: the session cookie (`_token`) comes with the sign-in answer itself.
+    """
+    import re
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    class _Stay(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    request = urllib.request.Request(ui_url(hostname, UI_LOGIN_PATH), data=urllib.parse.urlencode({"token": token}).encode(),
+                                     method="POST")
+    try:
+        answer = urllib.request.build_opener(_Stay).open(request, timeout=20)
+    except urllib.error.HTTPError as exc:
+        answer = exc
+    cookies = answer.headers.get_all("Set-Cookie") or []
+    session = next((m.group(1) for c in cookies if (m := re.match(r"_token=([^;]+)", c))), None)
+    return answer.status if hasattr(answer, "status") else answer.code, session

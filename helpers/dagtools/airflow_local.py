@@ -94,6 +94,7 @@ class DagRunResult:
     logs: dict[str, str] = field(repr=False)
     seconds: float
     log_file: Path
+    graph: dict = field(default_factory=dict, repr=False)  # the DAG's tasks and dependencies, for dag_figures.draw
 
     @property
     def succeeded(self) -> bool:
@@ -156,4 +157,43 @@ def run_dag(dag_file: str, dag_id: str | None = None, conf: dict | None = None, 
         dag_id=result["dag_id"], run_id=result["run_id"], state=result["state"], tasks=_tasks_frame(result["tasks"]),
         xcoms=pd.DataFrame(result["xcoms"], columns=["task", "key", "map_index", "value"]),
         logs=split_task_logs(log_file.read_text(errors="replace")), seconds=seconds, log_file=log_file,
+        graph=result.get("graph", {}),
     )
+
+
+@dataclass
+class ParsedFolder:
+    """What Airflow's DAG processor found in a folder: one row per DAG, and the files it could not import."""
+
+    dags: pd.DataFrame  # dag_id, file (relative to the folder)
+    import_errors: dict[str, str]  # file -> the error's last line
+
+
+def parse_dags(folder: Path | str) -> ParsedFolder:
+    """Parse every DAG file under `folder`, sub-folders included, as an MWAA environment parses its DagS3Path."""
+    folder = Path(folder).resolve()
+    # parsing needs no cloud and no metadata DB: only Airflow's home and the folder
+    env = {**os.environ, "AIRFLOW_HOME": str(airflow_home()), "AIRFLOW__CORE__DAGS_FOLDER": str(folder),
+           "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "PYTHONPATH": str(REPO_ROOT)}
+    done = subprocess.run([sys.executable, "-m", "helpers.dagtools.airflow_local", str(folder)], env=env, capture_output=True, text=True,
+                          timeout=300, cwd=REPO_ROOT)
+    if done.returncode != 0:
+        raise WorkbookError(f"Airflow could not parse {folder}: {(done.stderr.strip().splitlines() or ['?'])[-1]}")
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    dags = pd.DataFrame(found["dags"], columns=["dag_id", "file"]).sort_values("dag_id").reset_index(drop=True)
+    return ParsedFolder(dags, found["import_errors"])
+
+
+def _parse_folder(folder: str) -> dict:
+    from airflow.dag_processing.dagbag import DagBag
+
+    def relative(path: str) -> str:
+        return str(Path(path).relative_to(folder)) if Path(path).is_absolute() else path
+
+    bag = DagBag(dag_folder=folder)
+    return {"dags": [{"dag_id": dag_id, "file": relative(dag.fileloc)} for dag_id, dag in bag.dags.items()],
+            "import_errors": {relative(file): error.strip().splitlines()[-1] for file, error in bag.import_errors.items()}}
+
+
+if __name__ == "__main__":
+    print(json.dumps(_parse_folder(sys.argv[1])))

@@ -214,22 +214,30 @@ def environment_graph(api, dag_id: str, name: str | None = None) -> Path:
     return draw({"tasks": spec}, f"DAG {dag_id}", name or f"graph_{dag_id}")
 
 
+def from_rest_api(tasks: list[dict]) -> dict:
+    """The structure `draw` takes, from the Airflow REST API's `GET /dags/{dag_id}/tasks` (what the environment parsed)."""
+    return {"tasks": {t["task_id"]: {"downstream": sorted(t.get("downstream_task_ids") or []), "setup": bool(t.get("is_setup")),
+                                     "teardown": bool(t.get("is_teardown")), "setups": []} for t in tasks}}
+
+
+def task_graph(dag) -> dict:
+    """The structure `draw` takes, from a DAG object Airflow parsed."""
+    tasks = {}
+    for task in dag.tasks:
+        teardown = bool(getattr(task, "is_teardown", False))
+        setups = sorted(u.task_id for u in task.upstream_list if getattr(u, "is_setup", False)) if teardown else []
+        tasks[task.task_id] = {"downstream": sorted(task.downstream_task_ids), "setup": bool(getattr(task, "is_setup", False)),
+                               "teardown": teardown, "setups": setups}
+    return {"tasks": tasks}
+
+
 def _parse(path: str) -> dict[str, dict]:
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=path)
     if bag.import_errors:
         raise SystemExit(next(iter(bag.import_errors.values())).strip().splitlines()[-1])
-    result = {}
-    for dag_id, dag in bag.dags.items():
-        tasks = {}
-        for task in dag.tasks:
-            teardown = bool(getattr(task, "is_teardown", False))
-            setups = sorted(u.task_id for u in task.upstream_list if getattr(u, "is_setup", False)) if teardown else []
-            tasks[task.task_id] = {"downstream": sorted(task.downstream_task_ids), "setup": bool(getattr(task, "is_setup", False)),
-                                   "teardown": teardown, "setups": setups}
-        result[dag_id] = {"tasks": tasks}
-    return result
+    return {dag_id: task_graph(dag) for dag_id, dag in bag.dags.items()}
 
 
 if __name__ == "__main__":

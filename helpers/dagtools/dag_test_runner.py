@@ -61,7 +61,9 @@ def main(argv: list[str] | None = None) -> int:
         out.write_text(json.dumps({"error": "dag", "detail": f"DAG {dag_id!r} not in {Path(args.file).name}; found {sorted(bag.dags)}"}))
         return 1
     dag_run = bag.dags[dag_id].test(run_conf=json.loads(args.conf))
-    out.write_text(json.dumps(collect(dag_run)))
+    from helpers.dagtools.dag_figures import task_graph
+
+    out.write_text(json.dumps({**collect(dag_run), "graph": task_graph(bag.dags[dag_id])}))
     return 0
 
 

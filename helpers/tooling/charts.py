@@ -111,3 +111,66 @@ def ranked_bars(frame: pd.DataFrame, panel: str, label: str, value: str, title: 
         ax.set_title(str(key))
     fig.suptitle(title)
     return _save(fig, name)
+
+
+def environment_architecture(env: dict, vpc: dict, subnets: list[dict], endpoints: list[dict], name: str) -> Path:
+    """An MWAA environment and what it runs in and talks to, drawn from the describe calls' answers: GetEnvironment
+    (`env`), EC2 DescribeVpcs (`vpc`), DescribeSubnets (`subnets`) and DescribeVpcEndpoints (`endpoints`)."""
+    from matplotlib.patches import FancyBboxPatch
+
+    def box(ax, x, y, w, h, text, face, edge="#34495e", size=8, weight="normal", dashed=False, va="center"):
+        ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.02,rounding_size=0.08", facecolor=face,
+                                    edgecolor=edge, linewidth=1.2, linestyle="--" if dashed else "-"))
+        ty = y + h / 2 if va == "center" else y + h - 0.12
+        ax.text(x + w / 2, ty, text, ha="center", va=va, fontsize=size, fontweight=weight)
+
+    def arrow(ax, start, end, text=""):
+        ax.annotate("", xy=end, xytext=start, arrowprops={"arrowstyle": "->", "color": "#566573", "lw": 1.1})
+        if text:
+            ax.text((start[0] + end[0]) / 2, (start[1] + end[1]) / 2 + 0.08, text, ha="center", fontsize=6.5, color="#566573")
+
+    region_prefix = f"com.amazonaws.{env['Arn'].split(':')[3]}."
+    kinds = {e["ServiceName"].removeprefix(region_prefix): e["VpcEndpointType"] for e in endpoints}
+    interface = sorted(s for s, kind in kinds.items() if kind == "Interface" and not s.startswith("vpce-svc"))
+    gateway = sorted(s for s, kind in kinds.items() if kind == "Gateway")
+    bucket = env["SourceBucketArn"].split(":::", 1)[1]
+    task_logs = env.get("LoggingConfiguration", {}).get("TaskLogs", {})
+    log_group = task_logs.get("CloudWatchLogGroupArn", "").split(":log-group:")[-1] if task_logs.get("Enabled") else "(task logs off)"
+
+    fig, ax = plt.subplots(figsize=(11, 6.2))
+    # the VPC, its two private subnets and the environment's network interfaces in them
+    box(ax, 0.1, 0.1, 6.6, 5.6, f"your VPC {vpc['CidrBlock']}: two private subnets", "#f8f9f9",
+        va="top", size=9, weight="bold")
+    for i, subnet in enumerate(sorted(subnets, key=lambda s: s["AvailabilityZone"])):
+        x = 0.35 + i * 3.2
+        box(ax, x, 2.45, 2.9, 2.75, f"private subnet {subnet['CidrBlock']}\n{subnet['AvailabilityZone']}", "#eaf2f8", va="top")
+        box(ax, x + 0.2, 2.65, 2.5, 1.55, "MWAA's network interfaces\nscheduler, workers, DAG processor,\ntriggerer "
+            "(security group:\nmembers reach each other)", "#d6eaf8", size=7)
+        arrow(ax, (x + 1.45, 2.62), (x + 1.45, 2.2))
+    box(ax, 0.35, 0.3, 6.1, 1.85, "", "#fef9e7", va="top")
+    ax.text(3.4, 2.0, "VPC endpoints: how private subnets reach AWS services", ha="center", va="top", fontsize=8, fontweight="bold")
+    chips = [(s, "Gateway") for s in gateway] + [(s, "Interface") for s in interface]
+    for n, (service, kind) in enumerate(chips):
+        col, row = n % 5, n // 5
+        box(ax, 0.5 + col * 1.18, 1.1 - row * 0.6, 1.05, 0.42, service + (" (gateway)" if kind == "Gateway" else ""),
+            "#fcf3cf" if kind == "Interface" else "#f9e79f", size=6.5)
+    if not chips:
+        ax.text(3.4, 1.0, "none: the environment cannot reach S3, SQS or CloudWatch", ha="center", fontsize=8, color="#c0392b")
+    # what the environment reaches through those endpoints
+    services = [
+        (4.75, "Amazon S3", f"{bucket}\nDAGs under {env['DagS3Path'].strip('/')}/", "#d5f5e3"),
+        (3.65, "CloudWatch Logs", log_group, "#d5f5e3"),
+        (2.55, "Amazon SQS (MWAA's account)", "airflow-celery-* queue", "#e8daef"),
+        (1.45, "Amazon MWAA (service)", f"{env['Name']}: Airflow {env['AirflowVersion']}, {env['EnvironmentClass']}\n"
+               f"metadata DB, web server ({env['WebserverAccessMode']})", "#e8daef"),
+        (0.35, "IAM execution role", env["ExecutionRoleArn"].rsplit("/", 1)[-1] + "\n(what the environment may do)", "#fdebd0"),
+    ]
+    for y, title, detail, colour in services:
+        box(ax, 7.5, y, 3.35, 0.9, f"{title}\n{detail}", colour, size=7, dashed=title.startswith("IAM"))
+        if not title.startswith("IAM"):  # the role is not reached: the environment's calls are made as the role
+            arrow(ax, (6.75, 1.25), (7.45, y + 0.45))
+    ax.set_xlim(0, 11)
+    ax.set_ylim(0, 5.9)
+    ax.axis("off")
+    ax.set_title(f"MWAA environment {env['Name']} and what it uses", fontsize=11)
+    return _save(fig, name)

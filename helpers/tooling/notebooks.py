@@ -20,6 +20,17 @@ from helpers.paths import BUILD_DIR, NOTEBOOKS_DIR
 
 EXECUTED_DIR = BUILD_DIR / "notebooks"
 _PROGRESS = re.compile(r"^.*\r(?!\n)", re.M)
+# An Airflow UI sign-in link carries a web login token (a credential) and, locally, a port that changes every run:
+# neither belongs in the committed notebook. tests/nbval_sanitize.cfg masks them the same way for the comparison.
+_SIGN_IN = [(re.compile(r"([?&]token=)[^\"'&\s<]+"), r"\1WEB_TOKEN"),
+            (re.compile(r'(name="token" value=")[^"]*'), r"\1WEB_TOKEN"),
+            (re.compile(r"127\.0\.0\.1:\d+(/pluginsv2/)"), r"127.0.0.1:PORT\1")]
+
+
+def mask_sign_in(text: str) -> str:
+    for pattern, replacement in _SIGN_IN:
+        text = pattern.sub(replacement, text)
+    return text
 
 
 def workbook_notebooks() -> list[str]:
@@ -41,7 +52,10 @@ def clean(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
         cell.metadata.pop("execution", None)
         for out in cell.get("outputs", []):
             if out.get("output_type") == "stream":
-                out["text"] = _PROGRESS.sub("", out["text"])
+                out["text"] = mask_sign_in(_PROGRESS.sub("", out["text"]))
+            for mime, value in out.get("data", {}).items():
+                if mime.startswith("text/") and isinstance(value, str):
+                    out["data"][mime] = mask_sign_in(value)
         if cell.cell_type == "code":
             cell.outputs = [o for o in cell.outputs if not (o.get("output_type") == "stream" and not o["text"].strip())]
     return nb

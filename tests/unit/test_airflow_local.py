@@ -52,3 +52,34 @@ def test_failed_task_gives_a_failed_run(local_cloud):
     states = dict(zip(result.tasks.task, result.tasks.state, strict=True))
     assert states == {"greet": "success", "list_dag_files": "failed", "summarize": "upstream_failed"}
     assert "NoSuchBucket" in result.logs["list_dag_files"]
+
+
+SUBFOLDER_DAG = '''
+import pendulum
+from airflow.sdk import dag, task
+
+
+@dag(dag_id="{dag_id}", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"))
+def sub():
+    @task
+    def hi():
+        return 1
+
+    hi()
+
+
+sub()
+'''
+
+
+def test_parse_dags_reads_sub_folders_and_reports_a_duplicate_dag_id(fresh_state, tmp_path):
+    from helpers.paths import DAGS_DIR
+
+    (tmp_path / "more").mkdir()
+    (tmp_path / "hello_mwaa.py").write_text((DAGS_DIR / "hello_mwaa.py").read_text())
+    (tmp_path / "more" / "hello_subfolder.py").write_text(SUBFOLDER_DAG.format(dag_id="hello_subfolder"))
+    (tmp_path / "more" / "copy.py").write_text((DAGS_DIR / "hello_mwaa.py").read_text())
+    parsed = airflow_local.parse_dags(tmp_path)
+    assert parsed.dags.to_dict("records") == [{"dag_id": "hello_mwaa", "file": "hello_mwaa.py"},
+                                              {"dag_id": "hello_subfolder", "file": "more/hello_subfolder.py"}]
+    assert list(parsed.import_errors) == ["more/copy.py"] and "hello_mwaa" in parsed.import_errors["more/copy.py"]

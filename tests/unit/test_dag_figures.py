@@ -76,3 +76,10 @@ def test_environment_graph_draws_what_the_rest_api_lists_and_refuses_teardowns()
     api.tasks.append({"task_id": "drop", "downstream_task_ids": [], "trigger_rule": "all_done_setup_success"})
     with pytest.raises(WorkbookError, match="use graph"):
         dag_figures.environment_graph(api, "pipeline")
+
+
+def test_a_graph_from_the_rest_api_keeps_the_dependencies():
+    tasks = [{"task_id": "greet", "downstream_task_ids": ["summarize"]}, {"task_id": "summarize", "downstream_task_ids": []}]
+    graph = dag_figures.from_rest_api(tasks)
+    assert graph["tasks"]["greet"]["downstream"] == ["summarize"]
+    assert dag_figures.layers(graph["tasks"]) == {"greet": 0, "summarize": 1}

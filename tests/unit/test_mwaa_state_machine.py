@@ -18,7 +18,7 @@ from botocore.config import Config
 from werkzeug.serving import make_server
 
 from helpers import localcloud
-from helpers.aws import cloud, iam, mwaa, s3
+from helpers.aws import cloud, iam, mwaa, network, s3
 from helpers.chapters.deferrable_operators import deferral
 from helpers.errors import WorkbookError
 from helpers.localcloud.emulators.mwaa import MwaaEmulator
@@ -344,18 +344,25 @@ def test_route_tables_decide_public_and_a_missing_way_out_is_a_warning(local):
     ec2, mw, prereq = cloud.client("ec2"), client(local), local["prereq"]
     net = {"SubnetIds": prereq.network.subnet_ids, "SecurityGroupIds": prereq.network.security_group_ids}
 
-    # The workbook's own network (helpers/aws/network.py) validates; with no NAT and no endpoint it carries a warning.
-    mw.create_environment(**request(local, "net-ok"))
-    tags = mw.get_environment(Name="net-ok")["Environment"]["Tags"]
-    assert tags["localmwaa:warning"].startswith("On AWS this environment would fail to create")
-    delete_and_wait(local, "net-ok")
-
-    # A VPC endpoint in the VPC (as the CloudFormation template makes) removes the warning.
-    endpoint = ec2.create_vpc_endpoint(VpcId=prereq.network.vpc_id, ServiceName="com.amazonaws.us-east-1.sqs",
-                                       VpcEndpointType="Interface", SubnetIds=net["SubnetIds"])["VpcEndpoint"]["VpcEndpointId"]
+    # The workbook's own network (helpers/aws/network.py) validates, and has the VPC endpoints MWAA needs: no warning.
     mw.create_environment(**request(local, "net-ok"))
     assert "localmwaa:warning" not in mw.get_environment(Name="net-ok")["Environment"]["Tags"]
     delete_and_wait(local, "net-ok")
+
+    # Private subnets with no NAT and no endpoint validate too, with a warning: on AWS the environment cannot start.
+    bare = network.create_private_network(f"{NB}-bare", cidr="10.60.0.0/16")
+    bare_net = {"SubnetIds": bare.subnet_ids, "SecurityGroupIds": bare.security_group_ids}
+    mw.create_environment(**request(local, "net-bare", NetworkConfiguration=bare_net))
+    tags = mw.get_environment(Name="net-bare")["Environment"]["Tags"]
+    assert tags["localmwaa:warning"].startswith("On AWS this environment would fail to create")
+    delete_and_wait(local, "net-bare")
+
+    # A VPC endpoint in the VPC (as the CloudFormation template makes) removes the warning.
+    endpoint = ec2.create_vpc_endpoint(VpcId=bare.vpc_id, ServiceName="com.amazonaws.us-east-1.sqs",
+                                       VpcEndpointType="Interface", SubnetIds=bare.subnet_ids)["VpcEndpoint"]["VpcEndpointId"]
+    mw.create_environment(**request(local, "net-bare", NetworkConfiguration=bare_net))
+    assert "localmwaa:warning" not in mw.get_environment(Name="net-bare")["Environment"]["Tags"]
+    delete_and_wait(local, "net-bare")
     ec2.delete_vpc_endpoints(VpcEndpointIds=[endpoint])
 
     # A subnet whose explicitly associated route table sends 0.0.0.0/0 to an internet gateway is public.

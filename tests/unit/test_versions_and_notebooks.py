@@ -73,3 +73,25 @@ def test_notebooks_are_ordered_and_follow_the_skeleton():
         assert "papermill" not in nb.metadata, f"{name}: strip papermill metadata (make accept)"
         code = [c for c in nb.cells if c.cell_type == "code"]
         assert all(c.execution_count for c in code), f"{name}: committed outputs must keep execution counts"
+
+
+def test_clean_masks_the_airflow_ui_sign_in_token_and_port():
+    nb = new_notebook()
+    cell = new_code_cell("link", execution_count=1)
+    link = '<a href="http://127.0.0.1:8123/pluginsv2/aws_mwaa/login?token=eyJ.a-b_c">x</a>'
+    form = '<input type="hidden" name="token" value="eyJ.secret">'
+    cell.outputs = [new_output("display_data", data={"text/html": link + form, "text/plain": "<HTML>"}),
+                    new_output("stream", name="stdout", text="http://127.0.0.1:8123/pluginsv2/aws_mwaa/login?token=abc\n")]
+    nb.cells = [cell]
+    html = notebooks.clean(nb).cells[0].outputs[0]["data"]["text/html"]
+    assert "eyJ" not in html and "8123" not in html
+    assert 'login?token=WEB_TOKEN"' in html and 'value="WEB_TOKEN"' in html and "127.0.0.1:PORT/pluginsv2/" in html
+    assert nb.cells[0].outputs[1]["text"] == "http://127.0.0.1:PORT/pluginsv2/aws_mwaa/login?token=WEB_TOKEN\n"
+
+
+def test_the_comparison_masks_sign_in_tokens_and_ec2_ids_as_clean_does():
+    from helpers.testkit.compare import _sanitize, sanitize_patterns
+
+    patterns = sanitize_patterns()
+    assert _sanitize('login?token=eyJ.x-y" name="token" value="abc"', patterns) == 'login?token=WEB_TOKEN" name="token" value="WEB_TOKEN"'
+    assert _sanitize('"subnet-0a1b2c3d4e5f60718", "sg-12345678"', patterns) == '"subnet-ID", "sg-ID"'
