@@ -296,10 +296,10 @@ def test_blocked_configuration_options_are_refused(local, option):
 
 
 def test_the_workbooks_configuration_options_are_accepted_on_create_and_update(local):
-    from helpers import secrets_cache, snowflake_scenario
+    from helpers import secrets_cache
 
     mw = client(local)
-    options = {**secrets_cache.options(True, 60, 30), **snowflake_scenario.secrets_backend_options({}),
+    options = {**secrets_cache.options(True, 60, 30),
                "core.parallelism": "8", "core.default_timezone": "utc", "dag_processor.refresh_interval": "5"}
     mw.create_environment(**request(local, "allowed", AirflowConfigurationOptions=options))
     try:
