@@ -184,3 +184,111 @@ def test_04_teardown_and_secrets_cache_checkpoints(records, expected):
         assert row["status"] == "ok", row
     else:
         assert row["status"] == "failed" and expected in row["error"], row
+
+# ---- Checkpoints of the notebooks, fed what a known defect would leave: each must fail, with a message saying so ----
+
+def _notebook_cell(notebook: str, cell_id: str) -> str:
+    from helpers.paths import NOTEBOOKS_DIR
+
+    nb = nbformat.read(NOTEBOOKS_DIR / f"{notebook}.ipynb", as_version=4)
+    found = [c.source for c in nb.cells if c.get("id") == cell_id]
+    assert found, f"{notebook} has no cell {cell_id}: keep the probe in step with the notebook"
+    return found[0]
+
+
+def _check(notebook: str, cell_id: str, state: str, defect: str) -> str | None:
+    """Run a checkpoint cell's code on a state with a defect applied; the assertion's message, or None if it passed."""
+    namespace: dict = {}
+    exec(state + "\n" + defect, namespace)  # noqa: S102 (the probe's own code)
+    try:
+        exec(_notebook_cell(notebook, cell_id), namespace)  # noqa: S102 (the notebook's checkpoint, as committed)
+    except AssertionError as exc:
+        return str(exc)
+    return None
+
+
+SNOWFLAKE_DAG2 = """
+destination_bucket, state2 = "dest", "success"
+role_arn = "arn:aws:iam::123456789012:role/mwaa-workbook/mwaa-workbook-05-snowflake-stage-reader"
+stages = {"mwaa_citibike_stg": "s3://dest/citibike/"}
+identity = {"STORAGE_AWS_IAM_USER_ARN": "arn:aws:iam::999999999999:user/sf", "STORAGE_AWS_EXTERNAL_ID": "AB_SFCRole=1"}
+described = {"STORAGE_AWS_ROLE_ARN": role_arn, "STORAGE_ALLOWED_LOCATIONS": "s3://dest/", **identity}
+"""
+
+
+@pytest.mark.parametrize(("defect", "expected"), [
+    ("", None),
+    ("state2 = 'failed'", "DAG 2 ended failed"),
+    ("stages['mwaa_citibike_stg'] = 's3://dest/'", "stage mwaa_citibike_stg reads s3://dest/, not s3://dest/citibike/"),
+    ("stages.clear()", "stage mwaa_citibike_stg reads None"),
+    ("described['STORAGE_AWS_ROLE_ARN'] = 'arn:aws:iam::123456789012:role/other'", "the integration would assume"),
+    ("described['STORAGE_ALLOWED_LOCATIONS'] = 's3://elsewhere/'", "outside the allowed locations"),
+    ("identity = {**identity, 'STORAGE_AWS_EXTERNAL_ID': 'from-a-replaced-integration'}", "is not what DESC INTEGRATION says"),
+], ids=["sound", "run-failed", "stage-on-bucket-root", "no-stage", "other-role", "not-allowed", "stale-identity"])
+def test_05_snowflake_dag2_checkpoint_fails_on_a_defect(defect, expected):
+    message = _check("05_snowflake", "c34", SNOWFLAKE_DAG2, defect)
+    assert message == expected if expected is None else expected in (message or ""), message
+
+
+SNOWFLAKE_DAG3 = """
+import pandas as pd
+top_n, state3 = 2, "success"
+sample = pd.DataFrame({"member_casual": ["member", "member", "casual"]})
+expected_riders = {"casual": 1, "member": 2}
+loaded_riders = dict(expected_riders)
+expected_top = pd.DataFrame({"direction": ["start", "end"], "station_name": ["A", "B"], "rides": [2, 1]})
+top = expected_top.copy()
+messages = [{"subject": "Top", "message": top.to_dict("records")}]
+"""
+
+
+@pytest.mark.parametrize(("defect", "expected"), [
+    ("", None),
+    ("loaded_riders = {'casual': 2, 'member': 4}", "citibike_tbl holds 6 rides, the sample zips 3"),
+    ("loaded_riders = {'casual': 2, 'member': 1}", "rides per rider type"),
+    ("top.loc[0, 'rides'] = 3", "DAG 3's top stations differ"),
+    ("messages = []", "the SNS message is not DAG 3's answer"),
+], ids=["sound", "loaded-twice", "columns-shifted", "wrong-top", "no-message"])
+def test_05_snowflake_dag3_checkpoint_fails_on_a_defect(defect, expected):
+    message = _check("05_snowflake", "c48", SNOWFLAKE_DAG3, defect)
+    assert message == expected if expected is None else expected in (message or ""), message
+
+
+def test_05_snowflake_dag2_checkpoint_fails_the_notebook_run():
+    """The same checkpoint through the headless runner: a failing checkpoint fails the notebook."""
+    source = SNOWFLAKE_DAG2 + "stages['mwaa_citibike_stg'] = 's3://dest/'\n" + _notebook_cell("05_snowflake", "c34")
+    row, _ = _probe("probe_05_dag2", _cell(source, 1))
+    assert row["status"] == "failed" and "stage mwaa_citibike_stg reads s3://dest/" in row["error"], row
+
+
+CLEAN_UP_LOGS = """
+class _Logs:
+    def __init__(self, groups):
+        self.groups = groups
+
+    def get_paginator(self, name):
+        return self
+
+    def paginate(self, logGroupNamePrefix):
+        return [{"logGroups": [{"logGroupName": g} for g in self.groups if g.startswith(logGroupNamePrefix)]}]
+
+
+class cloud:
+    groups = ["airflow-mwaa-workbook-prod-Task", "airflow-someone-else-Task"]  # not the workbook's
+
+    @classmethod
+    def client(cls, service):
+        return _Logs(cls.groups)
+
+
+log_groups = {"mwaa-workbook": ["airflow-mwaa-workbook-Scheduler", "airflow-mwaa-workbook-Task"]}
+"""
+
+
+@pytest.mark.parametrize(("defect", "expected"), [
+    ("", None),
+    ("cloud.groups = cloud.groups + ['airflow-mwaa-workbook-Task']", "left these log groups: ['airflow-mwaa-workbook-Task']"),
+], ids=["only-others-left", "ours-left"])
+def test_99_clean_up_log_group_check_is_scoped_to_the_workbooks_environments(defect, expected):
+    message = _check("99_clean_up", "c12", CLEAN_UP_LOGS, defect)
+    assert message == expected if expected is None else expected in (message or ""), message

@@ -27,10 +27,12 @@ def _kind(arn: str) -> str:
 def delete_arn(arn: str) -> None:
     kind, name = _kind(arn), arn.rsplit("/", 1)[-1].rsplit(":", 1)[-1]
     if kind == "airflow":
+        groups = environment_log_groups(name)  # read before the environment is gone
         mwaa.delete_environment(name)
         logs = cloud.client("logs")
         for group in logs.describe_log_groups(logGroupNamePrefix=f"airflow-{name}-")["logGroups"]:
-            logs.delete_log_group(logGroupName=group["logGroupName"])
+            if group["logGroupName"] in groups:  # not another environment's whose name starts the same
+                logs.delete_log_group(logGroupName=group["logGroupName"])
     elif kind == "s3":
         s3.delete_bucket(arn.split(":::", 1)[1])
     elif kind == "iam":
@@ -72,6 +74,20 @@ def delete_arn(arn: str) -> None:
         stacks.delete(arn.split(":stack/", 1)[1].split("/", 1)[0])
     else:
         raise ValueError(f"the workbook does not know how to delete {arn}")
+
+
+LOG_GROUP_KINDS = ("DAGProcessing", "Scheduler", "Task", "WebServer", "Worker")  # MWAA's airflow-<environment>-<kind>
+
+
+def environment_log_groups(name: str) -> list[str]:
+    """The CloudWatch log groups MWAA writes an environment's logs to, and keeps after deleting it: those its
+    LoggingConfiguration names, and every airflow-<name>-<kind> (a log type enabled earlier has one too)."""
+    groups = {f"airflow-{name}-{kind}" for kind in LOG_GROUP_KINDS}
+    if mwaa.status(name) is not None:
+        for setting in (mwaa.describe(name).get("LoggingConfiguration") or {}).values():
+            if setting.get("CloudWatchLogGroupArn"):
+                groups.add(setting["CloudWatchLogGroupArn"].split(":log-group:", 1)[1].removesuffix(":*"))
+    return sorted(groups)
 
 
 def _stack_owned(arns: list[str]) -> set[str]:

@@ -10,7 +10,8 @@ DuckDB. Around it this process adds, each labelled where it is defined:
   `COPY INTO ... FROM @stage` reads an S3 stage from the local cloud (DuckDB's httpfs cannot be downloaded here).
 - No-op rules for statements about compute and access that have no local meaning (`NOP_RULES`).
 - `EMULATED STATEMENTS`: storage integrations (CREATE, DESC, SHOW, DROP), DROP DATABASE and DROP STAGE, which
-  fakesnow cannot parse. DESC INTEGRATION returns emulated Snowflake-side identities (`EMULATED_...`).
+  fakesnow cannot parse, and `COPY INTO ... FROM @stage/` (the stage's root with a slash), which it misreads.
+  DESC INTEGRATION returns emulated Snowflake-side identities (`EMULATED_...`).
 - CSV fields read as text, as Snowflake does before casting to the column type (fakesnow lets DuckDB guess
   types, which turns station id 6140.10 into 6140.1 in a text column).
 - A statement fakesnow fails on with an unexpected exception is answered as a SQL error naming the local
@@ -118,7 +119,13 @@ class EmulatedStatements:
             (rf"DROP\s+(STORAGE\s+)?INTEGRATION\s+(IF\s+EXISTS\s+)?({_NAME})$", self._drop_integration),
             (rf"DROP\s+DATABASE\s+(IF\s+EXISTS\s+)?({_NAME})(\s+(CASCADE|RESTRICT))?$", self._drop_database),
             (rf"DROP\s+STAGE\s+(IF\s+EXISTS\s+)?((?:{_NAME}\.){{0,2}}{_NAME})$", self._drop_stage),
+            (rf"(COPY\s+INTO\s+.+?\s+FROM\s+@(?:{_NAME}\.){{0,2}}{_NAME})/((?:\s.*)?)$", self._copy_from_stage_root),
         ]
+
+    def _copy_from_stage_root(self, match: re.Match, text: str) -> str:
+        # `@stage/` (the stage's root, as CopyFromExternalStageToSnowflakeOperator writes it without a prefix) is
+        # `@stage` to Snowflake; fakesnow would look for a stage named "stage/". A path after the slash stays unsupported.
+        return match.group(1) + match.group(2)
 
     def _create_integration(self, match: re.Match, text: str) -> str:
         name = _ident(match.group(3))

@@ -68,6 +68,9 @@ def test_copy_into_from_an_s3_stage_of_the_local_cloud(cloud_with_snowflake):
         # Fields arrive as text, as on Snowflake: the station id keeps its trailing zero.
         assert cur.execute("SELECT * FROM trips ORDER BY ride_id").fetchall() == [
             ("A1", "6140.10", "2024-01-05 08:01:02.123"), ("A2", None, "2024-01-05 08:01:03.456")]
+        # The stage's root written as CopyFromExternalStageToSnowflakeOperator writes it, `@stage/`, is the same stage.
+        again = cur.execute(f"COPY INTO trips\n FROM  @trips_stg/\n {file_format}\n FORCE = TRUE").fetchall()
+        assert [(row[1], row[3]) for row in again] == [("LOADED", 2)]
 
 
 def test_storage_integration_is_emulated_and_labelled(cloud_with_snowflake):

@@ -299,12 +299,14 @@ def test_blocked_configuration_options_are_refused(local, option):
 
 
 def test_the_workbooks_configuration_options_are_accepted_on_create_and_update(local):
-    from helpers.chapters.snowflake import scenario as snowflake_scenario
+    import json
+
+    from helpers.chapters.setup_teardown.secrets_cache import BACKEND, PREFIXES
 
     mw = client(local)
     cache = {"secrets.use_cache": "True", "secrets.cache_ttl_seconds": "60",  # notebook 04 sets these
              "dag_processor.min_file_process_interval": "30"}
-    options = {**cache, **snowflake_scenario.secrets_backend_options({}),
+    options = {**cache, "secrets.backend": BACKEND, "secrets.backend_kwargs": json.dumps(PREFIXES),  # and 05 these
                "core.parallelism": "8", "core.default_timezone": "utc", "dag_processor.refresh_interval": "5"}
     mw.create_environment(**request(local, "allowed", AirflowConfigurationOptions=options))
     try:

@@ -40,8 +40,13 @@ def test_the_articles_flat_secret_loses_the_account_ours_keeps_it(module_cloud):
 
 
 def test_sns_messages_arrive_in_the_notebooks_queue(module_cloud):
-    topic, queue_url = scenario._topic_with_queue()
-    assert scenario._topic_with_queue() == (topic, queue_url)  # re-running subscribes once
+    sns = cloud.client("sns")
+    topic = sns.create_topic(Name=scenario.TOPIC)["TopicArn"]
+    queue_url, queue_arn = scenario.inbox(topic)
+    assert scenario.inbox(topic) == (queue_url, queue_arn)
+    for _ in range(2):  # the notebook subscribes on every run: SNS keeps one subscription
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    assert len(sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]) == 1
     cloud.client("sns").publish(TopicArn=topic, Subject="Top stations", Message=json.dumps([{"station_name": "A", "rides": 3}]))
     assert scenario.sns_messages(queue_url, timeout=10) == [{"subject": "Top stations", "message": [{"station_name": "A", "rides": 3}]}]
 
@@ -80,3 +85,68 @@ def test_a_secret_that_cannot_reach_snowflake_stops_the_notebook_in_one_line(mon
     with pytest.raises(NotebookStopped, match="^target=aws: there is no secret .*stop here.$") as stopped:
         snowflake_account.require_snowflake()
     assert isinstance(stopped.value, WorkbookError) and "\n" not in str(stopped.value)
+
+
+class _FakeMwaa:
+    """MWAA's GetEnvironment and UpdateEnvironment for one environment's configuration options."""
+
+    def __init__(self, options: dict):
+        self.options, self.updates = dict(options), []
+
+    def describe(self, name):
+        return {"Name": name, "AirflowConfigurationOptions": dict(self.options)}
+
+    def update_environment(self, Name, AirflowConfigurationOptions):  # noqa: N803 (boto3's keyword names)
+        self.updates.append(AirflowConfigurationOptions)
+        self.options = dict(AirflowConfigurationOptions)
+
+
+def _with_environment(monkeypatch, options: dict, configured: str | None) -> _FakeMwaa:
+    from types import SimpleNamespace
+
+    from helpers.aws import mwaa
+
+    fake = _FakeMwaa(options)
+    monkeypatch.setattr(cloud, "settings", lambda: SimpleNamespace(mwaa_environment=configured, is_local=False))
+    monkeypatch.setattr(mwaa, "describe", fake.describe)
+    monkeypatch.setattr(mwaa, "client", lambda: fake)
+    monkeypatch.setattr(mwaa, "wait_for_status", lambda *args, **kwargs: [])
+    return fake
+
+
+def test_your_environments_configuration_options_are_restored_as_they_were(monkeypatch):
+    theirs = {"core.default_timezone": "utc", "secrets.backend": "their.own.Backend"}
+    fake = _with_environment(monkeypatch, theirs, configured="their-env")
+    assert scenario.remember_options("their-env", fake.describe("their-env")["AirflowConfigurationOptions"])
+    fake.update_environment(Name="their-env", AirflowConfigurationOptions={**theirs, "secrets.backend": "ours"})
+    # a re-run of the notebook sees the changed options: the record keeps the first ones
+    assert not scenario.remember_options("their-env", fake.describe("their-env")["AirflowConfigurationOptions"])
+    assert scenario.restore_options("their-env") == theirs
+    assert fake.options == theirs and fake.updates[-1] == theirs
+    assert scenario.restore_options("their-env") is None  # restored once; nothing recorded any more
+
+
+def test_the_workbooks_own_environment_keeps_the_backend(monkeypatch):
+    fake = _with_environment(monkeypatch, {}, configured=None)
+    assert not scenario.remember_options("mwaa-workbook", {})
+    assert scenario.restore_options("mwaa-workbook") is None and fake.updates == []
+
+
+def test_the_architecture_figure_is_drawn():
+    path = scenario.architecture_figure()
+    assert path.name == "05_snowflake-architecture.png" and path.stat().st_size > 10_000
+
+
+def test_a_deployed_dags_graph_is_drawn_from_the_tasks_airflow_reports(monkeypatch):
+    from helpers.aws import mwaa
+    from helpers.dagtools import dag_figures
+
+    answer = {"tasks": [{"task_id": "load", "downstream_task_ids": ["query_a", "query_b"]},
+                        {"task_id": "query_a", "downstream_task_ids": []}, {"task_id": "query_b", "downstream_task_ids": None}]}
+    asked, drawn = [], {}
+    monkeypatch.setattr(mwaa.AirflowApi, "call", lambda self, method, path, *a, **k: asked.append((method, path)) or answer)
+    monkeypatch.setattr(dag_figures, "draw", lambda dag, title, name: drawn.update(dag=dag, title=title, name=name) or name)
+    assert scenario.dag_graph("env", "pipeline") == "graph_pipeline"
+    assert asked == [("GET", "/dags/pipeline/tasks")] and drawn["title"] == "DAG pipeline"
+    assert {t: spec["downstream"] for t, spec in drawn["dag"]["tasks"].items()} == {"load": ["query_a", "query_b"], "query_a": [],
+                                                                                    "query_b": []}

@@ -40,11 +40,14 @@ def connection_secret(account: str, user: str, password: str, host: str | None =
     return {"conn_type": "snowflake", "login": user, "password": password, "schema": SCHEMA, "extra": extra}
 
 
+def local_endpoint() -> dict:
+    """Where the local cloud's Snowflake listens, as the connection's extra `host` and `port`."""
+    return {"host": localcloud.exports()["WORKBOOK_SNOWFLAKE_HOST"], "port": localcloud.require("snowflake").port}
+
+
 def local_connection_secret() -> dict:
     """The connection to the local cloud's Snowflake (fakesnow accepts any user and password)."""
-    record = localcloud.require("snowflake")
-    return connection_secret("workbook_local", "learner", secrets.token_urlsafe(12), localcloud.exports()["WORKBOOK_SNOWFLAKE_HOST"],
-                             record.port)
+    return connection_secret("workbook_local", "learner", secrets.token_urlsafe(12), **local_endpoint())
 
 
 _PLACEHOLDER = re.compile(r"<<|\*\*\*|^x+$|^$")

@@ -1,10 +1,10 @@
 """Scenario 05: Snowflake with MWAA, the article's three DAGs on Airflow 3.
 
-The prerequisites as in the article: the environment's bucket with `dags/` and `dags/mwaa_snowflake_queries/`,
-a source bucket of Citi Bike zips (the workbook's sample, standing in for the public `tripdata` bucket), a
-destination bucket, the SNS topic `mwaa_snowflake` with a queue subscribed (the notebook reads it instead of an
-inbox), the IAM role Snowflake assumes to read the destination bucket, the connection secret, the four Airflow
-variables as Secrets Manager secrets, and the environment's secrets backend set to Secrets Manager.
+The notebook makes the scenario's calls itself (buckets, the SNS topic, the storage integration's IAM role, the
+secrets, the execution role's policy, the secrets backend). What is here is the plumbing around them: the SQS queue
+that stands in for the article's email subscription, creating the workshop environment with the backend when it is
+missing, keeping and restoring the configuration options of an environment that is not the workbook's, reading
+the SNS inbox, the expected answer from the sample data, clean-up, and the figures.
 
 On the local target Snowflake is the local cloud's (fakesnow, emulated); on `aws` it is your Snowflake account,
 whose credentials you put in the secret yourself (see `snowflake_account`, which also queries Snowflake directly).
@@ -13,22 +13,14 @@ whose credentials you put in the secret yourself (see `snowflake_account`, which
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from helpers.aws import cleanup, cloud, iam, mwaa, s3
-from helpers.aws.tags import resource_name, tag_list, tagged_resources, tags
-from helpers.chapters.setup_teardown.secrets_cache import BACKEND, PREFIXES, put_secret
-from helpers.chapters.snowflake.account import (
-    SECRET,
-    drop_snowflake_objects,
-    local_connection_secret,
-    snowflake_objects,
-    snowflake_problem,
-)
-from helpers.paths import DAGS_DIR
+from helpers.aws import cleanup, cloud, mwaa, s3
+from helpers.aws.tags import tagged_resources, tags
+from helpers.chapters.snowflake.account import drop_snowflake_objects, snowflake_objects, snowflake_problem
+from helpers.paths import DAGS_DIR, state_dir
 
 NOTEBOOK = "05_snowflake"
 DAG_FILES = {"snowflake_connection_check": "snowflake_connection_check.py",
@@ -38,150 +30,68 @@ QUERIES = DAGS_DIR / "mwaa_snowflake_queries"
 TOPIC = "mwaa_snowflake"
 SNOWFLAKE_ROLE = "mwaa-workbook-05-snowflake-stage-reader"  # the article's "mysnowflakerole"
 EXECUTION_POLICY = "mwaa-workbook-05-snowflake"  # added to the environment's execution role
-PLACEHOLDER_EXTERNAL_ID = "0000"  # the article's value until DESC INTEGRATION gives the real one
+EXERCISE_DAG = "snowflake_copy_exercise"  # the exercise's DAG (its file is written by the notebook)
 
 
-@dataclass(frozen=True)
-class Prerequisites:
-    environment: str
-    dags_bucket: str
-    source_bucket: str
-    destination_bucket: str
-    topic_arn: str
-    queue_url: str
-    snowflake_role_arn: str
+# ---- prerequisites (the notebook makes the calls; these are the plumbing around them) ----
 
-
-# ---- prerequisites ----
-
-def _topic_with_queue() -> tuple[str, str]:
-    """The SNS topic and an SQS queue subscribed to it: the notebook's inbox (the article subscribes an email)."""
-    sns, sqs = cloud.client("sns"), cloud.client("sqs")
-    topic = sns.create_topic(Name=TOPIC, Tags=tag_list(NOTEBOOK))["TopicArn"]
+def inbox(topic_arn: str) -> tuple[str, str]:
+    """An SQS queue SNS may deliver to: the notebook's inbox for the topic (the article subscribes an email).
+    Returns (queue URL, queue ARN); the notebook subscribes it."""
+    sqs = cloud.client("sqs")
     queue_url = sqs.create_queue(QueueName=f"mwaa-workbook-05-{TOPIC}-inbox", tags=tags(NOTEBOOK))["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"},
                                                       "Action": "sqs:SendMessage", "Resource": queue_arn,
-                                                      "Condition": {"ArnEquals": {"aws:SourceArn": topic}}}]}
+                                                      "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}}}]}
     sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps(policy)})
-    if not any(s["Endpoint"] == queue_arn for s in sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]):
-        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
-    return topic, queue_url
+    return queue_url, queue_arn
 
 
-def snowflake_trust(principal: str, external_id: str) -> dict:
-    return {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"AWS": principal},
-                                                    "Condition": {"StringEquals": {"sts:ExternalId": external_id}}}]}
-
-
-def snowflake_role_policy(bucket: str) -> dict:
-    """What Snowflake may do in the destination bucket through the stage: read the loaded files, nothing else."""
-    return {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": ["s3:GetObject", "s3:GetObjectVersion"], "Resource": f"arn:aws:s3:::{bucket}/*"},
-        {"Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetBucketLocation"], "Resource": f"arn:aws:s3:::{bucket}"}]}
-
-
-def execution_policy(prereq: Prerequisites) -> dict:
-    """What the DAGs need beyond the MWAA execution role's basics (the article's S3ReadWrite and SNSPublishOnly)."""
-    region, account = cloud.settings().region, cloud.account_id()
-    return {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:ListBucket"],
-         "Resource": [f"arn:aws:s3:::{b}{suffix}" for b in (prereq.source_bucket, prereq.destination_bucket) for suffix in ("", "/*")]},
-        {"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
-         "Resource": [f"arn:aws:secretsmanager:{region}:{account}:secret:{prefix}/*" for prefix in PREFIXES.values()]},
-        {"Effect": "Allow", "Action": "sns:Publish", "Resource": prereq.topic_arn}]}
-
-
-def variables(prereq: Prerequisites) -> dict[str, str]:
-    """The article's four Airflow variables."""
-    return {"aws_role_arn": prereq.snowflake_role_arn, "destination_bucket": prereq.destination_bucket,
-            "target_sns_arn": prereq.topic_arn, "sec_key_region": cloud.settings().region}
-
-
-def create_prerequisites(environment: str) -> Prerequisites:
-    """Everything the three DAGs need in AWS; re-running updates in place. Locally also the connection secret."""
-    from helpers.samples import citibike as sample_citibike
-
-    dags_bucket, _ = mwaa.source_bucket(environment)
-    source, destination = resource_name(NOTEBOOK, "tripdata"), resource_name(NOTEBOOK, "destination")
-    for bucket in (source, destination):
-        s3.create_bucket(bucket, NOTEBOOK)
-    for path in sorted(sample_citibike.FOLDER.glob("*.zip")):
-        s3.upload_file(path, source, path.name)  # at the top, as in the public tripdata bucket
-    topic, queue_url = _topic_with_queue()
-    account = cloud.account_id()
-    role_arn = iam.create_role(SNOWFLAKE_ROLE, NOTEBOOK, snowflake_trust(f"arn:aws:iam::{account}:root", PLACEHOLDER_EXTERNAL_ID),
-                               snowflake_role_policy(destination), "Assumed by Snowflake's storage integration to read the stage")
-    prereq = Prerequisites(environment, dags_bucket, source, destination, topic, queue_url, role_arn)
-    if cloud.settings().is_local:
-        put_secret(SECRET, json.dumps(local_connection_secret()), NOTEBOOK)
-    for key, value in variables(prereq).items():
-        put_secret(f"{PREFIXES['variables_prefix']}/{key}", value, NOTEBOOK)
-    mwaa.grant(environment, EXECUTION_POLICY, execution_policy(prereq))
-    return prereq
-
-
-def secrets_backend_options(current: dict[str, str]) -> dict[str, str]:
-    """The environment's configuration options with the article's secrets backend (others kept)."""
-    return {**current, "secrets.backend": BACKEND, "secrets.backend_kwargs": json.dumps(PREFIXES)}
-
-
-def environment(timeout: float = 3600) -> str:
-    """The workshop environment with the secrets backend set: created with it when missing (no update needed then)."""
+def environment(options: dict[str, str], timeout: float = 3600) -> str:
+    """The workshop environment: created with `options` when missing (so no update is needed after), else the
+    existing one (01's, or your `mwaa_environment` on AWS), waited for until AVAILABLE."""
     name = mwaa.WORKSHOP_ENVIRONMENT
     if cloud.settings().mwaa_environment or mwaa.status(name) is not None:
-        name = mwaa.workshop_environment(timeout)  # an existing one: configured below if needed
-    else:
-        mwaa.create_environment(mwaa.environment_request(name, mwaa.workshop_prerequisites(), mwaa.WORKSHOP,
-                                                         AirflowConfigurationOptions=secrets_backend_options({})))
-        mwaa.wait_for_status(name, "AVAILABLE", timeout)
-    configure_secrets_backend(name, timeout)
+        return mwaa.workshop_environment(timeout)
+    mwaa.create_environment(mwaa.environment_request(name, mwaa.workshop_prerequisites(), mwaa.WORKSHOP,
+                                                     AirflowConfigurationOptions=options))
+    mwaa.wait_for_status(name, "AVAILABLE", timeout)
     return name
 
 
-def configure_secrets_backend(environment: str, timeout: float = 3600) -> bool:
-    """Set the secrets backend on the environment (an update restarts Airflow). False if it was already set."""
-    current = mwaa.describe(environment).get("AirflowConfigurationOptions") or {}
-    wanted = secrets_backend_options(current)
-    if current == wanted:
+def _options_record(environment: str) -> Path:
+    return state_dir() / NOTEBOOK / f"{environment}-airflow-configuration-options.json"
+
+
+def remember_options(environment: str, options: dict[str, str]) -> bool:
+    """Keep an environment's AirflowConfigurationOptions from before this notebook changed them, so clean-up can put
+    them back. Only for an environment that is not the workbook's (your `mwaa_environment`): the workbook's own keeps
+    the backend until 99 deletes it. The first record wins, so a re-run does not record the changed options."""
+    record = _options_record(environment)
+    if environment != cloud.settings().mwaa_environment or record.exists():
         return False
-    mwaa.client().update_environment(Name=environment, AirflowConfigurationOptions=wanted)
-    mwaa.wait_for_status(environment, "AVAILABLE", timeout)
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.touch(mode=0o600)  # option values can be secret: readable by you only
+    record.write_text(json.dumps(options))
     return True
 
 
-def deploy_dags(prereq: Prerequisites, timeout: float = 120) -> list[str]:
-    """The three DAG files to dags/ and their SQL to dags/mwaa_snowflake_queries/; waits until Airflow lists the DAGs."""
-    bucket, prefix = mwaa.source_bucket(prereq.environment)
-    keys = [s3.upload_dag(bucket, name, prefix) for name in DAG_FILES.values()]
-    keys += [s3.upload_file(sql, bucket, f"{prefix}{QUERIES.name}/{sql.name}") for sql in sorted(QUERIES.glob("*.sql"))]
-    api = mwaa.AirflowApi(prereq.environment)
-    for dag_id in DAG_FILES:
-        api.wait_for_dag(dag_id, timeout=timeout)
-    return keys
-
-
-# ---- after DAG 2 ----
-
-def storage_identity(environment: str, run_id: str) -> dict[str, str]:
-    """STORAGE_AWS_IAM_USER_ARN and STORAGE_AWS_EXTERNAL_ID, from DAG 2's XCom."""
-    return mwaa.AirflowApi(environment).xcom("snowflake_initial_setup", run_id, "storage_integration_identity")
-
-
-def trust_snowflake(identity: dict[str, str]) -> dict:
-    """The article's trust-relationship edit: the role trusts Snowflake's IAM user with the integration's external ID."""
-    trust = snowflake_trust(identity["STORAGE_AWS_IAM_USER_ARN"], identity["STORAGE_AWS_EXTERNAL_ID"])
-    cloud.client("iam").update_assume_role_policy(RoleName=SNOWFLAKE_ROLE, PolicyDocument=json.dumps(trust))
-    return trust
+def restore_options(environment: str, timeout: float = 3600) -> dict[str, str] | None:
+    """Put back what `remember_options` kept (UpdateEnvironment replaces the whole map; an update restarts Airflow).
+    Returns the options restored, or None if nothing was recorded (the workbook's own environment)."""
+    record = _options_record(environment)
+    if not record.exists():
+        return None
+    previous = json.loads(record.read_text())
+    if (mwaa.describe(environment).get("AirflowConfigurationOptions") or {}) != previous:
+        mwaa.client().update_environment(Name=environment, AirflowConfigurationOptions=previous)
+        mwaa.wait_for_status(environment, "AVAILABLE", timeout)
+    record.unlink()
+    return previous
 
 
 # ---- after DAG 3 ----
-
-def top_stations(environment: str, run_id: str) -> pd.DataFrame:
-    """DAG 3's result from XCom: direction (start/end), station_name, rides."""
-    records = mwaa.AirflowApi(environment).xcom("snowflake_citibike_pipeline", run_id, "top_stations")
-    return pd.DataFrame(records, columns=["direction", "station_name", "rides"])
-
 
 def expected_top_stations(n: int = 10) -> pd.DataFrame:
     """The same lists computed from the sample data with pandas, to check the pipeline against."""
@@ -217,16 +127,21 @@ def sns_messages(queue_url: str, expect: int = 1, timeout: float = 30) -> list[d
 # ---- clean-up ----
 
 def clean_up(environment: str) -> pd.DataFrame:
-    """Delete what the scenario made: the Snowflake objects (where reachable), the DAGs and their SQL in the environment,
-    the execution role's extra policy, and every AWS resource tagged for this notebook. Returns what was deleted."""
+    """Delete what the scenario made: the Snowflake objects (where reachable), the DAGs (the exercise's too) and their SQL
+    in the environment, the execution role's extra policy, and every AWS resource tagged for this notebook.
+    Returns what was deleted."""
     if snowflake_problem() is None:
         drop_snowflake_objects()
     bucket, prefix = mwaa.source_bucket(environment)
     api = mwaa.AirflowApi(environment)
-    for dag_id, name in DAG_FILES.items():
+    deployed = set(api.dags().dag_id)
+    files = {**DAG_FILES, EXERCISE_DAG: f"{EXERCISE_DAG}.py"}
+    for name in files.values():  # every file first: the environment then drops them in one sync, not one wait each
         cloud.client("s3").delete_object(Bucket=bucket, Key=f"{prefix}{name}")
-        api.wait_for_dag(dag_id, present=False, timeout=120)
-        api.delete_dag(dag_id)
+    for dag_id in files:
+        if dag_id in deployed:
+            api.wait_for_dag(dag_id, present=False, timeout=120)
+            api.delete_dag(dag_id)
     s3.delete_prefix(bucket, f"{prefix}{QUERIES.name}/")
     mwaa.revoke(environment, EXECUTION_POLICY)
     sns = cloud.client("sns")
@@ -244,8 +159,81 @@ def leftovers() -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["kind", "name"])
 
 
+# ---- figures ----
+
 def top_stations_chart(frame: pd.DataFrame) -> Path:
     """Bar charts of the top start and end stations (saved under build/plots/)."""
     from helpers.tooling import charts
 
     return charts.ranked_bars(frame, "direction", "station_name", "rides", "Top Citi Bike stations (rides)", f"{NOTEBOOK}-top-stations")
+
+
+def dag_graph(environment: str, dag_id: str) -> Path:
+    """A deployed DAG's graph as the environment's Airflow parsed it (`GET /dags/{dag_id}/tasks` through InvokeRestApi),
+    drawn by dag_figures: no second parse of the file here (that costs seconds). The Snowflake DAGs have no setup or
+    teardown tasks, which that API does not report."""
+    from helpers.dagtools import dag_figures
+
+    tasks = mwaa.AirflowApi(environment).call("GET", f"/dags/{dag_id}/tasks")["tasks"]
+    structure = {"tasks": {t["task_id"]: {"downstream": sorted(t.get("downstream_task_ids") or []), "setup": False,
+                                          "teardown": False, "setups": []} for t in tasks}}
+    return dag_figures.draw(structure, f"DAG {dag_id}", f"graph_{dag_id}")
+
+
+# (label, x, y, colour): MWAA green, AWS services orange, S3 data grey, Snowflake blue. Left column: MWAA, what it
+# reads its settings from and where it publishes; middle: the buckets; right: Snowflake and the role it reads the stage with.
+_BOXES = {
+    "secrets": ("Secrets Manager\nairflow/connections/snowflake_accountadmin\nairflow/variables/* (4 variables)", 1.7, 5.2, "#fdebd0"),
+    "mwaa": ("Amazon MWAA environment\nsecrets.backend =\nSecretsManagerBackend", 1.7, 3.0, "#d5f5e3"),
+    "sns": ("SNS topic mwaa_snowflake\n→ SQS inbox\n(the article: an email)", 1.7, 0.8, "#fdebd0"),
+    "source": ("S3 source bucket\nmonthly trip zips\n(the article's s3://tripdata)", 6.2, 5.2, "#eaecee"),
+    "destination": ("S3 destination bucket\ncitibike/*.csv\n(the stage's URL)", 6.2, 3.0, "#eaecee"),
+    "role": ("IAM role (stage reader)\ns3:GetObject, s3:ListBucket\ntrusts Snowflake's IAM user\n+ sts:ExternalId", 10.9, 3.0,
+             "#fdebd0"),
+    "snowflake": ("Snowflake mwaa_db.mwaa_schema\nstorage integration → stage\nCOPY INTO citibike_tbl\nview, top stations", 10.9, 0.8,
+                  "#d6eaf8"),
+}
+_WIDTH, _HEIGHT = 3.4, 1.3
+# (from box, side, to box, side, label); a side may carry an offset along it ("bottom+1.3": 1.3 right of the middle)
+_ARROWS = [
+    ("mwaa", "top", "secrets", "bottom", "connection + variables (GetSecretValue)"),
+    ("source", "bottom-0.9", "mwaa", "top+1.2", "DAG 3 reads the zips"),
+    ("mwaa", "right", "destination", "left", "DAG 3 writes\nCSV parts"),
+    ("mwaa", "bottom", "sns", "top", "DAG 3 publishes the top stations"),
+    ("mwaa", "bottom+1.4", "snowflake", "left+0.2", "DAGs 1-3 run SQL as snowflake_accountadmin"),
+    ("snowflake", "top", "role", "bottom", "sts:AssumeRole\n(ExternalId)"),
+    ("role", "left", "destination", "right", "reads\nthe stage"),
+]
+
+
+def _point(box: str, side: str) -> tuple[float, float]:
+    _, x, y, _ = _BOXES[box]
+    name, _, offset = side.partition("+") if "+" in side else side.partition("-")
+    shift = float(offset or 0) * (1 if "+" in side else -1)
+    return {"left": (x - _WIDTH / 2, y + shift), "right": (x + _WIDTH / 2, y + shift),
+            "top": (x + shift, y + _HEIGHT / 2), "bottom": (x + shift, y - _HEIGHT / 2)}[name]
+
+
+def architecture_figure() -> Path:
+    """The scenario's architecture (MWAA, Secrets Manager, S3 buckets, the storage integration's IAM role, Snowflake,
+    SNS) as a figure under build/plots/: boxes and arrows drawn with matplotlib, no image files."""
+    from matplotlib.patches import FancyBboxPatch
+
+    from helpers.tooling.charts import _save, plt
+
+    fig, ax = plt.subplots(figsize=(12.5, 6.6))
+    for label, x, y, colour in _BOXES.values():
+        ax.add_patch(FancyBboxPatch((x - _WIDTH / 2, y - _HEIGHT / 2), _WIDTH, _HEIGHT, boxstyle="round,pad=0.05",
+                                    facecolor=colour, edgecolor="#34495e"))
+        ax.text(x, y, label, ha="center", va="center", fontsize=8.5)
+    for start, start_side, end, end_side, label in _ARROWS:
+        (sx, sy), (ex, ey) = _point(start, start_side), _point(end, end_side)
+        ax.annotate("", xy=(ex, ey), xytext=(sx, sy), arrowprops={"arrowstyle": "->", "color": "#566573", "lw": 1.4})
+        ax.text((sx + ex) / 2, (sy + ey) / 2, label, ha="center", va="center", fontsize=7.5, color="#1b2631",
+                bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.95})
+    ax.set_xlim(-0.1, 12.7)
+    ax.set_ylim(0.0, 6.1)
+    ax.axis("off")
+    ax.set_title("Notebook 05: Snowflake with Amazon MWAA\n(green: MWAA, orange: AWS services, grey: S3 data, blue: Snowflake)",
+                 fontsize=10)
+    return _save(fig, f"{NOTEBOOK}-architecture")
