@@ -75,6 +75,25 @@ def test_notebooks_are_ordered_and_follow_the_skeleton():
         assert all(c.execution_count for c in code), f"{name}: committed outputs must keep execution counts"
 
 
+def test_notebooks_follow_the_learner_pass_rule():
+    """Issue 12's rule for every chapter: the exercise's solution runs in CI but is collapsed, under a hint; a chapter
+    shows the source of what it deploys and at least one figure (00 and 99 deploy no DAG of their own design)."""
+    for name in notebooks.workbook_notebooks():
+        nb = nbformat.read(notebooks.NOTEBOOKS_DIR / f"{name}.ipynb", as_version=4)
+        heads = {key: next(i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and key in c.source)
+                 for key in ("## Exercise", "## Clean-up")}
+        exercise = nb.cells[heads["## Exercise"]:heads["## Clean-up"]]
+        assert any("<details>" in c.source for c in exercise if c.cell_type == "markdown"), f"{name}: the exercise has no hint"
+        assert any(c.cell_type == "code" and c.metadata.get("jupyter", {}).get("source_hidden") for c in exercise), (
+            f"{name}: the exercise's solution must be a code cell collapsed by default (metadata jupyter.source_hidden)")
+        if name.startswith("99_"):
+            continue
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        figures = [o for c in code for o in c.outputs if "image/png" in o.get("data", {})]
+        assert figures, f"{name}: no figure in the committed outputs"
+        assert any("dag_figures.source(" in c.source for c in code), f"{name}: shows no source of what it deploys"
+
+
 def test_clean_masks_the_airflow_ui_sign_in_token_and_port():
     nb = new_notebook()
     cell = new_code_cell("link", execution_count=1)
