@@ -207,11 +207,9 @@ def environment_graph(api, dag_id: str, name: str | None = None) -> Path:
     """The graph of a DAG as a deployed environment parsed it, from its REST API's task list (`GET /dags/{id}/tasks`):
     no local parse, so no Airflow import. The API marks no setup task: draw DAGs with setup/teardown with `graph()`."""
     tasks = api.call("GET", f"/dags/{dag_id}/tasks")["tasks"]
-    if any(t["trigger_rule"] == "all_done_setup_success" for t in tasks):
+    if any(t.get("trigger_rule") == "all_done_setup_success" for t in tasks):
         raise WorkbookError(f"{dag_id} has teardown tasks, which the REST API cannot pair with their setups: use graph().")
-    spec = {t["task_id"]: {"downstream": sorted(t["downstream_task_ids"] or []), "setup": False, "teardown": False,
-                           "setups": []} for t in tasks}
-    return draw({"tasks": spec}, f"DAG {dag_id}", name or f"graph_{dag_id}")
+    return draw(from_rest_api(tasks), f"DAG {dag_id}", name or f"graph_{dag_id}")
 
 
 def from_rest_api(tasks: list[dict]) -> dict:

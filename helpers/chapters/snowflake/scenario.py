@@ -174,10 +174,7 @@ def dag_graph(environment: str, dag_id: str) -> Path:
     teardown tasks, which that API does not report."""
     from helpers.dagtools import dag_figures
 
-    tasks = mwaa.AirflowApi(environment).call("GET", f"/dags/{dag_id}/tasks")["tasks"]
-    structure = {"tasks": {t["task_id"]: {"downstream": sorted(t.get("downstream_task_ids") or []), "setup": False,
-                                          "teardown": False, "setups": []} for t in tasks}}
-    return dag_figures.draw(structure, f"DAG {dag_id}", f"graph_{dag_id}")
+    return dag_figures.environment_graph(mwaa.AirflowApi(environment), dag_id)
 
 
 # (label, x, y, colour): MWAA green, AWS services orange, S3 data grey, Snowflake blue. Left column: MWAA, what it
