@@ -106,6 +106,12 @@ def describe() -> str:
     return f"target=aws: real AWS account {account_id()}, region {cfg.region}"
 
 
+def answered_by(what: str, real: str) -> str:
+    """One line saying who answered: the local cloud's emulator, or the real service (notebooks print it, so that
+    anything emulated says so in the output without branching on the target)."""
+    return f"({what}: {'emulated by the local cloud' if settings().is_local else real})"
+
+
 def airflow_aws_connection() -> str:
     """`aws_default` for Airflow, as AIRFLOW_CONN_AWS_DEFAULT JSON, pointed at the target."""
     cfg = settings()

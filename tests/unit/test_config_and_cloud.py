@@ -79,3 +79,10 @@ def test_airflow_connection_points_at_the_target(local_cloud):
 
 def test_describe_says_what_is_emulated(local_cloud):
     assert cloud.describe() == "target=local: AWS APIs emulated on loopback, account 123456789012, region us-east-1"
+
+
+def test_answered_by_says_emulated_on_the_local_target_only(fresh_state, monkeypatch):
+    monkeypatch.setenv("WORKBOOK_TARGET", "local")
+    assert cloud.answered_by("IAM's policy simulator", "AWS IAM") == "(IAM's policy simulator: emulated by the local cloud)"
+    monkeypatch.setenv("WORKBOOK_TARGET", "aws")
+    assert cloud.answered_by("IAM's policy simulator", "AWS IAM") == "(IAM's policy simulator: AWS IAM)"
