@@ -21,7 +21,7 @@ help:
 
 install: $(STAMP)
 
-$(STAMP): requirements/workbook.lock pyproject.toml
+$(STAMP): requirements/workbook.lock requirements/aws-cli.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "error: the workbook needs Python 3.11 or newer, found " + sys.version.split()[0] + ": run make with PYTHON=python3.12 (or similar)")'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "Installing the workbook environment into $(VENV) (first time: a few minutes)..."
@@ -29,6 +29,9 @@ $(STAMP): requirements/workbook.lock pyproject.toml
 	@# Compiled bytecode: without it Airflow parses DAGs about 6x slower (PYTHONDONTWRITEBYTECODE is common).
 	@$(BIN)/uv pip sync --quiet --python $(BIN)/python --compile-bytecode requirements/workbook.lock
 	@$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps --compile-bytecode -e .
+	@# The AWS CLI for the local EKS's pods, in a venv of its own (requirements/aws-cli.in says why).
+	@$(BIN)/uv venv --quiet --allow-existing --python $(BIN)/python $(VENV)/aws-cli
+	@$(BIN)/uv pip sync --quiet --python $(VENV)/aws-cli/bin/python --compile-bytecode requirements/aws-cli.lock
 	@$(BIN)/python -m helpers.tooling.notebooks install-kernel
 	@touch $@
 
