@@ -379,12 +379,15 @@ UI_LOGIN_PATH = "/pluginsv2/aws_mwaa/login"  # MWAA's Airflow 3 UI sign-in (Airf
 _AS_LINK = "background:none;border:none;padding:0;color:#0969da;text-decoration:underline;cursor:pointer;font:inherit"
 
 
-def login_link_html(hostname: str, token: str, local: bool, name: str) -> str:
-    """HTML for one clickable sign-in: a plain link locally, a POST form (styled as a link) on AWS."""
+def login_link_html(hostname: str, token: str, name: str, local: bool | None = None) -> str:
+    """HTML for one clickable sign-in: a plain link locally, a POST form (styled as a link) on AWS (`local`: the
+    configured target unless given)."""
     from html import escape
     from urllib.parse import urlencode
 
     text = f"Open the Airflow UI of {escape(name)}"
+    if local is None:
+        local = cloud.settings().is_local
     if local:
         url = f"http://{hostname}{UI_LOGIN_PATH}?{urlencode({'token': token})}"
         return f'<a href="{escape(url)}" target="_blank" rel="noopener">{text}</a> (local MWAA: emulated sign-in)'
@@ -403,7 +406,7 @@ def airflow_ui_link(name: str):
     from IPython.display import HTML
 
     answer = client().create_web_login_token(Name=name)
-    return HTML(login_link_html(answer["WebServerHostname"], answer["WebToken"], cloud.settings().is_local, name))
+    return HTML(login_link_html(answer["WebServerHostname"], answer["WebToken"], name))
 
 
 def ui_url(hostname: str, path: str = "") -> str:

@@ -86,3 +86,23 @@ def test_answered_by_says_emulated_on_the_local_target_only(fresh_state, monkeyp
     assert cloud.answered_by("IAM's policy simulator", "AWS IAM") == "(IAM's policy simulator: emulated by the local cloud)"
     monkeypatch.setenv("WORKBOOK_TARGET", "aws")
     assert cloud.answered_by("IAM's policy simulator", "AWS IAM") == "(IAM's policy simulator: AWS IAM)"
+
+
+def test_what_notebooks_say_per_target_comes_from_helpers(fresh_state, monkeypatch, capsys):
+    """Notebooks print these lines instead of branching on the target themselves."""
+    from helpers.aws import mwaa
+    from helpers.chapters.deferrable_operators import glue
+    from helpers.chapters.setup_teardown import secrets_cache
+    from helpers.chapters.snowflake import account
+
+    identity = {"STORAGE_AWS_IAM_USER_ARN": "arn:aws:iam::123456789012:user/sf-user"}
+    monkeypatch.setenv("WORKBOOK_TARGET", "local")
+    assert glue.service_note() == glue.EMULATED and account.workbook_provides_snowflake()
+    assert account.identity_line(identity) == "Snowflake identity (emulated): sf-user"
+    assert secrets_cache.call_counter_available() and "counted by the local cloud" in capsys.readouterr().out
+    assert mwaa.login_link_html("127.0.0.1:1", "t", "env1").startswith("<a href=")
+    monkeypatch.setenv("WORKBOOK_TARGET", "aws")
+    assert glue.service_note() == "Glue: the real service" and not account.workbook_provides_snowflake()
+    assert account.identity_line(identity) == "Snowflake identity: sf-user"
+    assert not secrets_cache.call_counter_available() and "CloudTrail" in capsys.readouterr().out
+    assert mwaa.login_link_html("x.on.aws", "t", "env1").startswith("<form method=\"post\"")

@@ -38,7 +38,7 @@ class FakeRuntime:
     exit_reason: str | None = None
 
     def __init__(self, home, dags, cache_dir, aws_env):
-        self.home, self.env, self.running, self.port = home, {}, False, 1
+        self.home, self.env, self.running, self.port, self.aws_env = home, {}, False, 1, aws_env
         FakeRuntime.instances.append(self)
 
     url = "http://127.0.0.1:1"
@@ -133,6 +133,19 @@ def delete_and_wait(local, name, region="us-east-1"):
     if status(local, name, region) not in (None, "DELETING"):
         client(local, region).delete_environment(Name=name)
     wait_status(local, name, None, region=region)
+
+
+def test_airflow_signs_in_as_the_execution_role(local):
+    """As on MWAA, Airflow's AWS calls are the execution role's (EKS's access mapping, for one, maps that role)."""
+    client(local).create_environment(**request(local, "sm-identity"))
+    wait_status(local, "sm-identity", "AVAILABLE")
+    env = mine("sm-identity")[-1].aws_env
+    sts = boto3.client("sts", region_name="us-east-1", endpoint_url=env["AWS_ENDPOINT_URL"], aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                       aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"], aws_session_token=env["AWS_SESSION_TOKEN"])
+    role = local["prereq"].role_arn.rsplit("/", 1)[-1]
+    assert sts.get_caller_identity()["Arn"] == f"arn:aws:sts::123456789012:assumed-role/{role}/AmazonMWAA-airflow"
+    assert json.loads(env["AIRFLOW_CONN_AWS_DEFAULT"])["extra"]["aws_session_token"] == env["AWS_SESSION_TOKEN"]
+    delete_and_wait(local, "sm-identity")
 
 
 def test_delete_while_creating_ends_deleted_and_stops_the_runtime_being_started(local):

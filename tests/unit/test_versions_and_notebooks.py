@@ -94,6 +94,16 @@ def test_notebooks_follow_the_learner_pass_rule():
         assert any("dag_figures.source(" in c.source for c in code), f"{name}: shows no source of what it deploys"
 
 
+def test_no_notebook_branches_on_the_target():
+    """Only the helpers' cloud layer knows the target: a notebook asks helpers (`cloud.answered_by`, a capability such
+    as `secrets_cache.call_counter_available()`), never `settings().is_local` or the target's name."""
+    for name in notebooks.workbook_notebooks():
+        nb = nbformat.read(notebooks.NOTEBOOKS_DIR / f"{name}.ipynb", as_version=4)
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                assert "is_local" not in cell.source and ".target ==" not in cell.source, f"{name}: {cell.source[:80]}"
+
+
 def test_clean_masks_the_airflow_ui_sign_in_token_and_port():
     nb = new_notebook()
     cell = new_code_cell("link", execution_count=1)

@@ -17,6 +17,11 @@ EMULATED = ("Glue (emulated): crawlers infer tables from the data in the local c
             "run as local processes, logging to /aws-glue/python-jobs.")
 
 
+def service_note() -> str:
+    """Who runs the crawls and job runs, in one line: the local cloud's Glue emulation or the real service."""
+    return EMULATED if cloud.settings().is_local else "Glue: the real service"
+
+
 def names(notebook: str) -> dict[str, str]:
     """Names of the notebook's Glue resources (the DAG derives the crawler and job names from the database)."""
     database = "mwaa_workbook_legislators"

@@ -34,6 +34,18 @@ def put_secret(name: str, value: str, notebook: str) -> str:
     return name
 
 
+def call_counter_available() -> bool:
+    """Whether GetSecretValue calls can be counted here (the local cloud's gateway counts them). Says so in one line,
+    and on AWS what to use instead, so the notebook skips the counting steps without creating anything."""
+    if cloud.settings().is_local:
+        print("GetSecretValue calls are counted by the local cloud's gateway")
+        return True
+    print("target=aws: step 7 skipped, nothing created. On AWS, count GetSecretValue calls with CloudTrail instead: "
+          "lookup_events(LookupAttributes=[{'AttributeKey': 'EventName', 'AttributeValue': 'GetSecretValue'}]) "
+          "for the execution role, about 5 minutes after the calls.")
+    return False
+
+
 def count_calls(window: float, sample_every: float = 2.0) -> pd.DataFrame:
     """GetSecretValue calls over a window, cumulative, sampled every few seconds."""
     if not cloud.settings().is_local:

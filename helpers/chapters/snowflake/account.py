@@ -40,6 +40,18 @@ def connection_secret(account: str, user: str, password: str, host: str | None =
     return {"conn_type": "snowflake", "login": user, "password": password, "schema": SCHEMA, "extra": extra}
 
 
+def workbook_provides_snowflake() -> bool:
+    """True where the workbook writes the connection secret itself: locally, to the local cloud's Snowflake. On AWS
+    the secret holds your own account: you create it, and the notebook leaves it as it is."""
+    return cloud.settings().is_local
+
+
+def identity_line(identity: dict) -> str:
+    """The Snowflake-side IAM user a storage integration acts as (`DESC INTEGRATION`), emulated locally."""
+    user = identity["STORAGE_AWS_IAM_USER_ARN"].rsplit("/", 1)[-1]
+    return f"Snowflake identity{' (emulated)' if cloud.settings().is_local else ''}: {user}"
+
+
 def local_endpoint() -> dict:
     """Where the local cloud's Snowflake listens, as the connection's extra `host` and `port`."""
     return {"host": localcloud.exports()["WORKBOOK_SNOWFLAKE_HOST"], "port": localcloud.require("snowflake").port}

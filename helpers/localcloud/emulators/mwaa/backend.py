@@ -75,13 +75,20 @@ class Shared:
     def client(self, service: str, region: str):
         return local_aws.client(self.endpoint, service, region)
 
-    def aws_env(self, region: str) -> dict[str, str]:
-        """What tasks in the environment see: the local cloud as their AWS, like an execution role on MWAA."""
-        conn = {"conn_type": "aws", "login": "testing", "password": "testing",
-                "extra": {"region_name": region, "endpoint_url": self.endpoint}}
-        return {"AWS_ENDPOINT_URL": self.endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                "AWS_DEFAULT_REGION": region, "AWS_REGION": region, "AWS_DISABLE_HOST_PREFIX_INJECTION": "true",
-                "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(conn)}
+    def aws_env(self, region: str, execution_role_arn: str | None = None) -> dict[str, str]:
+        """What Airflow in the environment sees: the local cloud as its AWS, signed in as the execution role, as on
+        MWAA (STS AssumeRole; the identity matters where a service maps roles, such as EKS's access mapping)."""
+        key, secret, token = "testing", "testing", None
+        if execution_role_arn:
+            session = self.client("sts", region).assume_role(
+                RoleArn=execution_role_arn, RoleSessionName="AmazonMWAA-airflow", DurationSeconds=43200)["Credentials"]
+            key, secret, token = session["AccessKeyId"], session["SecretAccessKey"], session["SessionToken"]
+        extra = {"region_name": region, "endpoint_url": self.endpoint, **({"aws_session_token": token} if token else {})}
+        conn = {"conn_type": "aws", "login": key, "password": secret, "extra": extra}
+        env = {"AWS_ENDPOINT_URL": self.endpoint, "AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret,
+               "AWS_DEFAULT_REGION": region, "AWS_REGION": region, "AWS_DISABLE_HOST_PREFIX_INJECTION": "true",
+               "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(conn)}
+        return {**env, "AWS_SESSION_TOKEN": token} if token else env
 
 
 class MwaaBackend:

@@ -121,7 +121,8 @@ class Lifecycle:
                           if task_logs["Enabled"] else None)
         sync = shared.sync_factory(self.backend.client("s3"), bucket_name(cfg["SourceBucketArn"]), cfg["DagS3Path"],
                                    home / "dags")
-        runtime = shared.runtime_factory(home / "airflow", home / "dags", shared.cache_dir, shared.aws_env(env.region))
+        runtime = shared.runtime_factory(home / "airflow", home / "dags", shared.cache_dir,
+                                         shared.aws_env(env.region, cfg["ExecutionRoleArn"]))
         with self.lock:
             if env.operation is not op:
                 return SUPERSEDED
