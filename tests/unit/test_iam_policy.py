@@ -155,3 +155,18 @@ def test_ssm_parameters_are_resources():
     assert [r for _, r in actions(ssm_checks("GetParameters", {"Names": ["x", "/y"]}, region, account))] == [
         PARAMETER.format("x"), PARAMETER.format("y")]
     assert actions(ssm_checks("DescribeParameters", {}, region, account)) == [("ssm:DescribeParameters", None)]
+
+
+@pytest.mark.parametrize(("service", "method", "path", "expected"), [
+    ("eks", "GET", "/clusters/data-cluster", "eks:DescribeCluster"),
+    ("eks", "GET", "/clusters", "eks:ListClusters"),
+    ("eks", "POST", "/clusters/data-cluster/node-groups", "eks:CreateNodegroup"),
+    ("lambda", "POST", "/2015-03-31/functions/f/invocations", "lambda:InvokeFunction"),
+    ("lambda", "GET", "/2015-03-31/functions/f", "lambda:GetFunction"),
+    ("airflow", "POST", "/restapi/env", "airflow:InvokeRestApi"),
+    ("airflow", "GET", "/environments/env", "airflow:GetEnvironment"),
+])
+def test_rest_services_are_named_by_their_iam_action(service, method, path, expected):
+    from helpers.localcloud.emulators.iam_enforcement import _REST, iam_action
+
+    assert iam_action(service, _REST.operation(service, method, path, {})) == expected

@@ -197,6 +197,18 @@ def test_only_the_sessions_it_issued_are_enforced_and_they_expire(federation):
     assert denied.status_code == 403 and b"<Code>AccessDenied</Code>" in denied.data
     assert get("/unit-destination", "testing").status_code == 200  # everyone else: unenforced
     assert passed == ["/unit-source", "/unit-destination"]
+    # the unsigned GET form of the call, with a session policy narrowing the role to one prefix
+    narrow = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "*",
+                                                      "Condition": {"StringLike": {"s3:prefix": "mine/*"}}}]}
+    answer = client.get("/", query_string={"Action": "AssumeRoleWithWebIdentity", "Version": "2011-06-15",
+                                           "RoleArn": federation.roles["unit-reader"], "RoleSessionName": "narrow",
+                                           "WebIdentityToken": token(ISSUER), "Policy": json.dumps(narrow)})
+    assert answer.status_code == 200 and b"<SubjectFromWebIdentityToken>system:serviceaccount:mwaa:" in answer.data
+    narrow_key = answer.data.split(b"<AccessKeyId>")[1].split(b"</AccessKeyId>")[0].decode()
+    assert get("/unit-source?prefix=mine/a", narrow_key).status_code == 200
+    refused_by_session = get("/unit-source?prefix=other/", narrow_key)
+    assert refused_by_session.status_code == 403 and b"no session policy allows the s3:ListBucket action" in \
+        refused_by_session.data
     federation.clock = lambda: time.time() + 7200
     expired = get("/unit-source", key)
     assert expired.status_code == 400 and b"<Code>ExpiredToken</Code>" in expired.data

@@ -40,6 +40,8 @@ from helpers.localcloud.emulators.web_identity import WebIdentity, xml_error
 
 _SCOPE = re.compile(r"Credential=([^/]+)/[^/]+/([^/]+)/([^/]+)/aws4_request")
 _IAM_PREFIX = {"monitoring": "cloudwatch", "email": "ses"}  # signing names that differ from IAM's service prefix
+# API operations whose IAM action has another name
+_IAM_ACTION = {"lambda:Invoke": "lambda:InvokeFunction", "lambda:InvokeWithResponseStream": "lambda:InvokeFunction"}
 _MODEL_NAME = {"airflow": "mwaa", "monitoring": "cloudwatch", "email": "ses"}  # signing name -> botocore model
 _BUCKET_GET = {"": "ListBucket", "list-type": "ListBucket", "versions": "ListBucketVersions",
                "uploads": "ListBucketMultipartUploads", "location": "GetBucketLocation", "policy": "GetBucketPolicy",
@@ -69,6 +71,12 @@ _OBJECT_DELETE = {"": "DeleteObject", "uploadId": "AbortMultipartUpload", "taggi
 _OBJECT_POST = {"uploads": "PutObject", "uploadId": "PutObject", "restore": "RestoreObject", "select": "GetObject"}
 _SSM_SINGLE = {"GetParameter", "PutParameter", "DeleteParameter", "GetParameterHistory", "LabelParameterVersion"}
 _SSM_MANY = {"GetParameters", "DeleteParameters"}
+
+
+def iam_action(signing_name: str, operation: str) -> str:
+    """The IAM action of an API operation of the service with this SigV4 signing name."""
+    action = f"{_IAM_PREFIX.get(signing_name, signing_name)}:{operation}"
+    return _IAM_ACTION.get(action, action)
 
 
 class Check:
@@ -286,7 +294,6 @@ class IamEnforcement:
             host = environ.get("HTTP_HOST", "").split(":", 1)[0]
             host_bucket = host.split(".", 1)[0] if (".s3." in host or host.endswith(".localhost")) else None
             return s3_checks(method, path, query, headers, lambda: _buffer(environ), host_bucket)
-        prefix = _IAM_PREFIX.get(service, service)
         if target := environ.get("HTTP_X_AMZ_TARGET"):
             operation = target.rsplit(".", 1)[-1]
             if service == "ssm":
@@ -295,14 +302,14 @@ class IamEnforcement:
                 except ValueError:
                     body = {}
                 return ssm_checks(operation, body, region, self.web_identity.account_id)
-            return [Check(f"{prefix}:{operation}", None)]
+            return [Check(iam_action(service, operation), None)]
         body = _buffer(environ) if environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded") \
             else b""
         if action := _action_name(body, query):
-            return [Check(f"{prefix}:{action}", None)]
+            return [Check(iam_action(service, action), None)]
         operation = _REST.operation(service, method, path, query)
         # a call this layer cannot name is refused, not waved through: never more permissive than IAM
-        return [Check(f"{prefix}:{operation or 'UnknownOperation'}", None)]
+        return [Check(iam_action(service, operation or "UnknownOperation"), None)]
 
 
 def _global_context(session, region: str, now: float) -> dict[str, list[str]]:
