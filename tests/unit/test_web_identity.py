@@ -140,6 +140,8 @@ def test_a_token_of_another_service_account_is_refused_by_the_trust_policy(feder
     assert refused(federation, role="unit-writer") == ("AccessDenied",
                                                        "Not authorized to perform sts:AssumeRoleWithWebIdentity")
     assert assume(federation, role="unit-writer", sa=WRITER_SA)["AssumedRoleUser"]["Arn"].endswith("/unit-writer/pod")
+    federation.roles["unit-reader"] = f"arn:aws:iam::{ACCOUNT}:role/no-such-role"
+    assert refused(federation)[0] == "AccessDenied"
 
 
 def test_a_wrong_audience_unknown_issuer_or_expired_token_is_refused_as_sts_refuses_it(federation):
@@ -156,6 +158,7 @@ def test_a_wrong_audience_unknown_issuer_or_expired_token_is_refused_as_sts_refu
 def test_a_bad_signature_or_garbage_is_an_invalid_identity_token(federation):
     assert refused(federation, key=OTHER_KEY)[0] == "InvalidIdentityToken"
     assert refused(federation, key=OTHER_KEY, kid="rotated")[0] == "InvalidIdentityToken"
+    assert refused(federation, now=time.time() + 3600)[0] == "InvalidIdentityToken"  # not valid before (nbf) an hour
     with pytest.raises(StsError, match="could not be validated") as caught:
         federation.assume({"RoleArn": federation.roles["unit-reader"], "RoleSessionName": "pod",
                            "WebIdentityToken": "not-a-jwt"})

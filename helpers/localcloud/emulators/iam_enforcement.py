@@ -211,9 +211,9 @@ def _buffer(environ) -> bytes:
     """Read the request body and put it back for whoever reads it next."""
     stream = environ.get("wsgi.input")
     length = environ.get("CONTENT_LENGTH")
-    if stream is None:
-        return b""
-    body = stream.read(int(length)) if length else (stream.read() if environ.get("wsgi.input_terminated") else b"")
+    if stream is None or not (length or environ.get("wsgi.input_terminated")):
+        return b""  # no body, or one whose end only the next reader can find: left alone
+    body = stream.read(int(length)) if length else stream.read()
     environ["wsgi.input"] = io.BytesIO(body)
     environ["CONTENT_LENGTH"] = str(len(body))
     return body

@@ -42,6 +42,7 @@ _INVALID = ("The web identity token that was passed could not be validated by AW
 _NO_KEY = ("Couldn't retrieve verification key from your identity provider,  please reference "
            "AssumeRoleWithWebIdentity documentation for requirements")
 JWKS_CACHE_SECONDS = 60.0
+NBF_LEEWAY_SECONDS = 300  # clock skew tolerated for a token's start, as token validators commonly allow
 
 
 class StsError(Exception):
@@ -169,7 +170,7 @@ class WebIdentity:
         if now >= claims["exp"]:
             raise StsError(400, "ExpiredTokenException",
                            f"Token expired: current date/time {now} must be before the expiration date/time {int(claims['exp'])}")
-        if isinstance(claims.get("nbf"), int | float) and now < claims["nbf"]:
+        if isinstance(claims.get("nbf"), int | float) and now + NBF_LEEWAY_SECONDS < claims["nbf"]:
             raise _invalid()
         audiences = iam_policy.listed(claims.get("aud"))
         if not any(a in provider.client_id_list for a in audiences):
