@@ -280,6 +280,7 @@ def irsa(module_cloud):
         yield {"issuer": issuer.url, "roles": roles, "endpoint": localcloud.endpoint()}
     finally:
         issuer.server.shutdown()
+        issuer.server.server_close()
 
 
 def unsigned_sts(endpoint: str):
