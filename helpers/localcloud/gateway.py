@@ -8,6 +8,9 @@ tell its own server from another program that happens to hold the port. `/_workb
 API calls served per service and action (JSON-protocol services name the action in X-Amz-Target), so a
 notebook can measure, for example, how many GetSecretValue calls a DAG parse costs; DELETE resets it.
 
+In front of it all, `helpers.localcloud.emulators.wrap_gateway` answers STS AssumeRoleWithWebIdentity (unsigned) and
+enforces IAM policies on the sessions it issues.
+
 Run by `helpers.localcloud` as `python -m helpers.localcloud.gateway --port N --token T`.
 """
 
@@ -64,10 +67,10 @@ class Gateway:
 def build_app(token: str, state_dir: str, endpoint: str):
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-    from helpers.localcloud.emulators import load_emulators
+    from helpers.localcloud.emulators import load_emulators, wrap_gateway
 
     by_scope, by_path = load_emulators(state_dir, endpoint)
-    return Gateway(DomainDispatcherApplication(create_backend_app), by_scope, by_path, token)
+    return wrap_gateway(Gateway(DomainDispatcherApplication(create_backend_app), by_scope, by_path, token), state_dir)
 
 
 def main(argv: list[str] | None = None) -> None:

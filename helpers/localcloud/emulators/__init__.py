@@ -10,6 +10,12 @@ SigV4 credential scope) -> WSGI app, and unsigned path prefix -> WSGI app (e.g. 
   infer tables from the data).
 - `moto_fixes`: corrections to moto behaviour the scenarios rely on.
 - `iam_simulator`: IAM's SimulatePrincipalPolicy, served by moto's IAM (what may this role do?).
+- `iam_policy`: IAM policy evaluation (identity and trust policies), shared by the simulator, federation and enforcement.
+- `web_identity`: STS AssumeRoleWithWebIdentity that checks the OIDC token (signature against the issuer's JWKS,
+  registered provider, audience, expiry) and the role's trust policy, as IRSA needs.
+- `iam_enforcement`: a layer in front of the gateway (`wrap_gateway`) that answers AssumeRoleWithWebIdentity (unsigned,
+  routed by its Action) and evaluates the role's policies for requests signed with the credentials it issued (S3 and
+  SSM at resource level, other services at action level); every other caller stays unenforced.
 """
 
 from __future__ import annotations
@@ -30,3 +36,10 @@ def load_emulators(state_dir: str, endpoint: str) -> tuple[dict, dict]:
     work.mkdir(parents=True, exist_ok=True)
     runner = LambdaRunner(endpoint, work)
     return {"airflow": mwaa, "lambda": runner}, {"/aws_mwaa/": mwaa, "/_workbook/mwaa/": mwaa, "/_workbook/lambda/": runner}
+
+
+def wrap_gateway(app, state_dir: str):
+    """The gateway behind web-identity federation and the enforcement of its sessions' permissions."""
+    from helpers.localcloud.emulators import iam_enforcement
+
+    return iam_enforcement.wrap(app, state_dir)
