@@ -21,7 +21,7 @@ def resource_name(notebook: str, kind: str) -> str:
 def tagged_resources(notebook: str | None = None) -> pd.DataFrame:
     """Every resource carrying the workbook's tag (optionally one notebook's), as ARNs.
 
-    The tagging API covers most services. IAM is not among them (on AWS either), and the local cloud's
+    The tagging API covers most services. IAM (roles, OIDC providers) is not among them (on AWS either), and the local cloud's
     tagging API misses VPC endpoints, EventBridge rules, CloudFormation stacks and MWAA environments, so those
     are listed directly.
     """
@@ -40,6 +40,10 @@ def tagged_resources(notebook: str | None = None) -> pd.DataFrame:
         for role in page["Roles"]:
             if ours({t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=role["RoleName"])["Tags"]}):
                 arns.add(role["Arn"])
+    for provider in iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]:
+        found = iam.list_open_id_connect_provider_tags(OpenIDConnectProviderArn=provider["Arn"])["Tags"]
+        if ours({t["Key"]: t["Value"] for t in found}):
+            arns.add(provider["Arn"])
     region, account = cloud.settings().region, cloud.account_id()
     ec2_filters = [{"Name": f"tag:{f['Key']}", "Values": f["Values"]} for f in filters]
     for endpoint in live_endpoints(ec2_filters):
