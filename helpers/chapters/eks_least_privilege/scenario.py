@@ -54,9 +54,39 @@ def wait_for_nodegroup(cluster: str = CLUSTER, nodegroup: str = NODEGROUP, timeo
     return eks.describe_nodegroup(clusterName=cluster, nodegroupName=nodegroup)["nodegroup"]
 
 
+def cluster_exists(name: str = CLUSTER) -> bool:
+    return eks.cluster_exists(name)
+
+
 def oidc_provider_arn(issuer: str) -> str:
     """The IAM OIDC provider's ARN for an issuer URL: IAM names it by the URL without its scheme."""
     return f"arn:aws:iam::{cloud.account_id()}:oidc-provider/{issuer.removeprefix('https://')}"
+
+
+def service_role(name: str, trust: dict, managed_policies: list[str], description: str) -> str:
+    """The cluster's or the nodes' role (what the post's EKS Blueprints module makes): created (or reused) under the
+    workbook's path with the notebook's tags, the AWS managed policies attached. Prints what it sent. Returns the ARN."""
+    import json
+
+    api = cloud.client("iam")
+    try:
+        arn = api.create_role(RoleName=name, Path=iam.PATH, AssumeRolePolicyDocument=json.dumps(trust),
+                              Description=description, Tags=tags.tag_list(NOTEBOOK))["Role"]["Arn"]
+    except api.exceptions.EntityAlreadyExistsException:
+        arn = api.get_role(RoleName=name)["Role"]["Arn"]
+    missing = []
+    for policy in managed_policies:
+        try:
+            api.attach_role_policy(RoleName=name, PolicyArn=policy)
+        except api.exceptions.NoSuchEntityException:
+            if not cloud.settings().is_local:
+                raise
+            missing.append(policy.rsplit("/", 1)[-1])  # moto loads no AWS managed policies unless told to
+    principal = trust["Statement"][0]["Principal"]["Service"]
+    print(f"CreateRole {name} (trusts {principal}), AttachRolePolicy {', '.join(p.rsplit('/', 1)[-1] for p in managed_policies)}")
+    if missing:
+        print(f"  (AWS managed policies {', '.join(missing)}: not in the local cloud, whose EKS does not check them)")
+    return arn
 
 
 # --- the DAG and its variants -------------------------------------------------------------------------------------
