@@ -22,7 +22,7 @@ def tagged_resources(notebook: str | None = None) -> pd.DataFrame:
     """Every resource carrying the workbook's tag (optionally one notebook's), as ARNs.
 
     The tagging API covers most services. IAM (roles, OIDC providers) is not among them (on AWS either), and the local cloud's
-    tagging API misses VPC endpoints, EventBridge rules, CloudFormation stacks and MWAA environments, so those
+    tagging API misses VPC endpoints, EventBridge rules, CloudFormation stacks, EKS clusters and MWAA environments, so those
     are listed directly.
     """
     filters = [{"Key": WORKBOOK_TAG, "Values": [WORKBOOK_VALUE]}]
@@ -55,6 +55,12 @@ def tagged_resources(notebook: str | None = None) -> pd.DataFrame:
     for rule in events.list_rules()["Rules"]:
         if ours({t["Key"]: t["Value"] for t in events.list_tags_for_resource(ResourceARN=rule["Arn"])["Tags"]}):
             arns.add(rule["Arn"])
+    eks = cloud.client("eks")  # the local cloud's tagging API misses EKS clusters (their node groups go with them)
+    for page in eks.get_paginator("list_clusters").paginate():
+        for name in page["clusters"]:
+            cluster = eks.describe_cluster(name=name)["cluster"]
+            if ours(cluster.get("tags") or {}):
+                arns.add(cluster["arn"])
     mwaa = cloud.client("mwaa")
     for name in mwaa.list_environments()["Environments"]:
         arn = f"arn:aws:airflow:{region}:{account}:environment/{name}"

@@ -245,7 +245,10 @@ def test_clean_up_finds_and_deletes_parameters_oidc_providers_and_clusters(modul
     with pytest.raises(ssm.exceptions.ParameterNotFound):
         ssm.get_parameter(Name="test_eks_param")
     vpc = {"subnetIds": ["subnet-1", "subnet-2"]}
-    cluster = eks_client.create_cluster(name="test-eks-cleanup", roleArn=f"arn:aws:iam::{ACCOUNT}:role/r", resourcesVpcConfig=vpc)
+    cluster = eks_client.create_cluster(name="test-eks-cleanup", roleArn=f"arn:aws:iam::{ACCOUNT}:role/r", resourcesVpcConfig=vpc,
+                                        tags=tags.tags(notebook))
+    eks_client.create_cluster(name="test-eks-not-ours", roleArn=f"arn:aws:iam::{ACCOUNT}:role/r", resourcesVpcConfig=vpc)
+    assert set(tags.tagged_resources(notebook).arn) == {cluster["cluster"]["arn"]}
     eks_client.create_nodegroup(clusterName="test-eks-cleanup", nodegroupName="ng", nodeRole=f"arn:aws:iam::{ACCOUNT}:role/n",
                                 subnets=vpc["subnetIds"])
     cleanup.delete_arn(cluster["cluster"]["arn"])
