@@ -254,3 +254,40 @@ def test_clean_up_finds_and_deletes_parameters_oidc_providers_and_clusters(modul
     cleanup.delete_arn(cluster["cluster"]["arn"])
     assert not eks.cluster_exists("test-eks-cleanup")
     assert eks.delete_cluster("test-eks-cleanup") == []
+
+
+def test_the_api_client_uses_the_cluster_endpoint_its_ca_and_a_fresh_token_per_request(monkeypatch):
+    cluster = {"status": "ACTIVE", "endpoint": "https://127.0.0.1:6443",
+               "certificateAuthority": {"data": base64.b64encode(b"PEM").decode()}}
+    fake_eks = SimpleNamespace(describe_cluster=lambda name: {"cluster": cluster} if name == "data-cluster" else None)
+    monkeypatch.setattr(kube.cloud, "client", lambda service: fake_eks)
+    tokens = iter(["k8s-aws-v1.first", "k8s-aws-v1.second"])
+    monkeypatch.setattr(kube, "token", lambda name: next(tokens))
+    config = kube.api_client("data-cluster").configuration
+    assert config.host == "https://127.0.0.1:6443" and open(config.ssl_ca_cert, "rb").read() == b"PEM"
+    assert config.get_api_key_with_prefix("authorization") == "Bearer k8s-aws-v1.second"  # refreshed before use
+    cluster["status"] = "CREATING"
+    with pytest.raises(WorkbookError, match="CREATING, not ACTIVE"):
+        kube.api_client("data-cluster")
+
+
+def test_the_events_of_deleted_pods_come_in_time_order(monkeypatch):
+    from datetime import UTC, datetime
+
+    from kubernetes import client as k8s
+
+    def event(reason, second):
+        return SimpleNamespace(reason=reason, message=reason.lower(),
+                               last_timestamp=datetime(2026, 1, 1, 0, 0, second, tzinfo=UTC), event_time=None,
+                               first_timestamp=None, metadata=SimpleNamespace(creation_timestamp=None))
+
+    class Core:
+        def __init__(self, api):
+            pass
+
+        def list_namespaced_event(self, namespace, field_selector):
+            assert field_selector == "involvedObject.name=p"
+            return SimpleNamespace(items=[event("Started", 3), event("Scheduled", 1), event("Killing", 9)])
+
+    monkeypatch.setattr(k8s, "CoreV1Api", Core)
+    assert pod_lifecycle.events(object(), "mwaa", ["p"]).reason.tolist() == ["Scheduled", "Started", "Killing"]
