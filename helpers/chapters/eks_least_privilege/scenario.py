@@ -35,23 +35,23 @@ SA_LINE = re.compile(r'^(?P<indent>\s*)service_account_name="(?P<sa>[^"]*)",\n',
 
 def wait_for_cluster(name: str = CLUSTER, timeout: float = 1800) -> dict:
     """DescribeCluster until ACTIVE (about 10 minutes on AWS, at once locally). Returns the cluster."""
-    eks = cloud.client("eks")
-    wait_until(lambda: eks.describe_cluster(name=name)["cluster"]["status"] == "ACTIVE", timeout,
+    api = cloud.client("eks")
+    wait_until(lambda: api.describe_cluster(name=name)["cluster"]["status"] == "ACTIVE", timeout,
                f"EKS cluster {name} ACTIVE", interval=10 if not cloud.settings().is_local else 0.5, progress=True,
-               failed=lambda: "FAILED" if eks.describe_cluster(name=name)["cluster"]["status"] == "FAILED" else None)
-    return eks.describe_cluster(name=name)["cluster"]
+               failed=lambda: "FAILED" if api.describe_cluster(name=name)["cluster"]["status"] == "FAILED" else None)
+    return api.describe_cluster(name=name)["cluster"]
 
 
 def wait_for_nodegroup(cluster: str = CLUSTER, nodegroup: str = NODEGROUP, timeout: float = 1800) -> dict:
-    eks = cloud.client("eks")
+    api = cloud.client("eks")
 
     def status() -> str:
-        return eks.describe_nodegroup(clusterName=cluster, nodegroupName=nodegroup)["nodegroup"]["status"]
+        return api.describe_nodegroup(clusterName=cluster, nodegroupName=nodegroup)["nodegroup"]["status"]
 
     wait_until(lambda: status() == "ACTIVE", timeout, f"node group {nodegroup} ACTIVE",
                interval=10 if not cloud.settings().is_local else 0.5, progress=True,
                failed=lambda: status() if status() in {"CREATE_FAILED", "DEGRADED"} else None)
-    return eks.describe_nodegroup(clusterName=cluster, nodegroupName=nodegroup)["nodegroup"]
+    return api.describe_nodegroup(clusterName=cluster, nodegroupName=nodegroup)["nodegroup"]
 
 
 def cluster_exists(name: str = CLUSTER) -> bool:
