@@ -11,7 +11,8 @@ only the layers above it in this list (tests/unit/test_layout.py checks that, an
     samples/      generators of the data in sample_data/
     tooling/      the workbook's machinery: workbook.start, charts, headless runs, benchmark, lock
     dagtools/     Airflow on this machine: dag.test() runs, DAG figures, parse-time checks of DAG files
-    chapters/     one package per notebook: shared_vpc (02), deferrable_operators (03), setup_teardown (04), snowflake (05)
+    chapters/     one package per notebook: shared_vpc (02), deferrable_operators (03), setup_teardown (04), snowflake (05),
+                  eks_least_privilege (06)
     testkit/      how `make test` runs the notebooks (lanes, comparison, budgets, the measured table)
 
 Notebooks import modules by short name (`from helpers import mwaa, shared_vpc`): `MODULES` says where each lives, and
@@ -68,6 +69,9 @@ MODULES = {
     "secrets_cache": "helpers.chapters.setup_teardown.secrets_cache",
     "snowflake_scenario": "helpers.chapters.snowflake.scenario",
     "snowflake_account": "helpers.chapters.snowflake.account",
+    "eks_scenario": "helpers.chapters.eks_least_privilege.scenario",
+    "kube": "helpers.chapters.eks_least_privilege.kube",
+    "pod_lifecycle": "helpers.chapters.eks_least_privilege.pod_lifecycle",
 }
 
 

@@ -6,15 +6,15 @@ import botocore.exceptions
 import pandas as pd
 import psutil
 
-from helpers.aws import cloud, iam, lambdas, mwaa, network, s3, stacks
+from helpers.aws import cloud, eks, iam, lambdas, mwaa, network, s3, stacks
 from helpers.aws.tags import tagged_resources
 from helpers.localcloud.processes import processes_under
 from helpers.paths import state_dir
 from helpers.procs import wait_until
 
 # Dependents first: environments before their buckets and roles, endpoints before subnets, subnets before VPCs.
-ORDER = ["airflow", "events", "lambda", "glue", "vpc-endpoint", "cloudformation", "security-group", "subnet", "vpc", "sqs", "sns", "s3",
-         "secretsmanager", "logs", "iam"]
+ORDER = ["airflow", "events", "lambda", "glue", "eks", "vpc-endpoint", "cloudformation", "security-group", "subnet", "vpc", "sqs",
+         "sns", "s3", "secretsmanager", "ssm", "logs", "iam"]
 
 
 def _kind(arn: str) -> str:
@@ -35,8 +35,21 @@ def delete_arn(arn: str) -> None:
                 logs.delete_log_group(logGroupName=group["logGroupName"])
     elif kind == "s3":
         s3.delete_bucket(arn.split(":::", 1)[1])
+    elif kind == "iam" and ":oidc-provider/" in arn:
+        cloud.client("iam").delete_open_id_connect_provider(OpenIDConnectProviderArn=arn)
     elif kind == "iam":
         iam.delete_role(name)
+    elif kind == "eks":
+        resource, _, path = arn.split(":", 5)[5].partition("/")
+        if resource == "cluster":
+            eks.delete_cluster(path)
+        elif resource == "nodegroup":
+            eks.delete_nodegroup(*path.split("/")[:2])
+        else:
+            raise ValueError(f"the workbook does not know how to delete {arn}")
+    elif kind == "ssm":
+        parameter = arn.split(":parameter/", 1)[1]
+        cloud.client("ssm").delete_parameter(Name=parameter if "/" not in parameter else f"/{parameter}")
     elif kind == "vpc-endpoint":
         cloud.client("ec2").delete_vpc_endpoints(VpcEndpointIds=[name])
         # On AWS an interface endpoint's network interfaces go minutes later; until then its subnets and security group

@@ -21,8 +21,8 @@ def resource_name(notebook: str, kind: str) -> str:
 def tagged_resources(notebook: str | None = None) -> pd.DataFrame:
     """Every resource carrying the workbook's tag (optionally one notebook's), as ARNs.
 
-    The tagging API covers most services. IAM is not among them (on AWS either), and the local cloud's
-    tagging API misses VPC endpoints, EventBridge rules, CloudFormation stacks and MWAA environments, so those
+    The tagging API covers most services. IAM (roles, OIDC providers) is not among them (on AWS either), and the local cloud's
+    tagging API misses VPC endpoints, EventBridge rules, CloudFormation stacks, EKS clusters and MWAA environments, so those
     are listed directly.
     """
     filters = [{"Key": WORKBOOK_TAG, "Values": [WORKBOOK_VALUE]}]
@@ -40,6 +40,10 @@ def tagged_resources(notebook: str | None = None) -> pd.DataFrame:
         for role in page["Roles"]:
             if ours({t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=role["RoleName"])["Tags"]}):
                 arns.add(role["Arn"])
+    for provider in iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]:
+        found = iam.list_open_id_connect_provider_tags(OpenIDConnectProviderArn=provider["Arn"])["Tags"]
+        if ours({t["Key"]: t["Value"] for t in found}):
+            arns.add(provider["Arn"])
     region, account = cloud.settings().region, cloud.account_id()
     ec2_filters = [{"Name": f"tag:{f['Key']}", "Values": f["Values"]} for f in filters]
     for endpoint in live_endpoints(ec2_filters):
@@ -51,6 +55,12 @@ def tagged_resources(notebook: str | None = None) -> pd.DataFrame:
     for rule in events.list_rules()["Rules"]:
         if ours({t["Key"]: t["Value"] for t in events.list_tags_for_resource(ResourceARN=rule["Arn"])["Tags"]}):
             arns.add(rule["Arn"])
+    eks = cloud.client("eks")  # the local cloud's tagging API misses EKS clusters (their node groups go with them)
+    for page in eks.get_paginator("list_clusters").paginate():
+        for name in page["clusters"]:
+            cluster = eks.describe_cluster(name=name)["cluster"]
+            if ours(cluster.get("tags") or {}):
+                arns.add(cluster["arn"])
     mwaa = cloud.client("mwaa")
     for name in mwaa.list_environments()["Environments"]:
         arn = f"arn:aws:airflow:{region}:{account}:environment/{name}"
