@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import ssl
 import time
 import urllib.request
@@ -318,3 +319,34 @@ def test_irsa_pod_gets_a_token_the_issuer_validates(admin):
     with pytest.raises(jwt.InvalidAudienceError):
         jwt.decode(token, key.key, algorithms=["RS256"], audience="other", issuer=issuer)
     api.delete_namespaced_pod("irsa", NS)
+
+
+def test_eks_pod_operator_runs_on_the_local_cluster(admin, module_cloud, caplog, capfd):
+    """The real EksPodOperator (sync, get_logs, do_xcom_push, delete_pod) against the local cluster, as MWAA's worker
+    would run it: its kubeconfig runs eks_get_token, the pod's logs land in the task log, the XCom comes back."""
+    import logging
+    import sys
+    from unittest import mock
+
+    from airflow.providers.amazon.aws.operators.eks import EksPodOperator
+
+    api, _, _ = admin
+    # The kubeconfig runs `python3.11 -m ...eks_get_token`: the workbook's Python must come first on PATH.
+    module_cloud.patch.setenv("PATH", f"{sys.prefix}/bin:{os.environ['PATH']}")
+    read_bucket = EksPodOperator(
+        task_id="read_bucket", cluster_name="data-cluster", namespace=NS, pod_name="read-bucket",
+        image="amazon/aws-cli", cmds=["sh", "-c"],
+        arguments=["aws --version && echo listing done && echo '{\"keys\": [\"dummy.txt\"]}' > /airflow/xcom/return.json"],
+        get_logs=True, do_xcom_push=True, aws_conn_id=None, region="us-east-1", startup_timeout_seconds=60)
+    ti = mock.MagicMock(dag_id="eks_dag", task_id="read_bucket", run_id="manual__1", try_number=1, map_index=-1)
+    context = {"ti": ti, "task_instance": ti, "run_id": "manual__1", "dag": mock.MagicMock(dag_id="eks_dag"),
+               "task": read_bucket, "logical_date": None}
+    caplog.set_level(logging.INFO)
+    started_at = time.monotonic()
+    result = read_bucket.execute(context)
+    elapsed = time.monotonic() - started_at
+    print(f"EksPodOperator.execute: {elapsed:.1f} s")
+    assert result == {"keys": ["dummy.txt"]}
+    task_log = caplog.text + "".join(capfd.readouterr())  # Airflow 3's structlog writes to the process's output
+    assert "[base] listing done" in task_log and "aws-cli/1." in task_log
+    assert api.list_namespaced_pod(NS, label_selector="task_id=read_bucket").items == []  # deleted after
