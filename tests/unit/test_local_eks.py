@@ -168,6 +168,12 @@ def test_pod_runs_as_processes_logs_follow_exec_and_delete(admin):
     while any(is_same_process(*p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(is_same_process(*p) for p in pids)
+    from helpers.paths import state_dir
+
+    pods = state_dir() / "localcloud" / "eks" / "pods"
+    while list(pods.glob(f"{NS}_lister_*")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not list(pods.glob(f"{NS}_lister_*"))  # its emptyDir and logs went with the pod
 
 
 def localcloud_records() -> list[dict]:
@@ -272,6 +278,16 @@ def test_unmapped_401_mapped_without_binding_403_then_allowed(admin):
     with pytest.raises(ApiException) as other_namespace:
         executor.list_namespaced_pod("default")
     assert other_namespace.value.status == 403
+    rbac.create_cluster_role({"metadata": {"name": "namespace-reader"}, "rules": [{
+        "apiGroups": [""], "resources": ["namespaces"], "verbs": ["list"]}]})
+    rbac.create_cluster_role_binding({"metadata": {"name": "executor-reads-namespaces"}, "roleRef": {
+        "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "namespace-reader"},
+        "subjects": [{"kind": "Group", "name": "readers", "apiGroup": "rbac.authorization.k8s.io"}]})
+    with pytest.raises(ApiException):
+        executor.list_namespace()  # the binding names a group the executor is not in
+    api.patch_namespaced_config_map("aws-auth", "kube-system", {"data": {"mapRoles": (
+        f"- rolearn: {role_arn}\n  username: mwaa-executor\n  groups: [readers]\n")}})
+    assert NS in [n.metadata.name for n in executor.list_namespace().items]
     executor.delete_namespaced_pod("by-executor", NS)
 
 

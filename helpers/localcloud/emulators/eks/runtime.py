@@ -124,8 +124,11 @@ class Container:
     def write_pids(self):
         roots = ([self.proc.pid] if self.proc else []) + sorted(self.exec_pids)
         tmp = self.run_dir / "pids.tmp"
-        tmp.write_text("\n".join(map(str, roots)))
-        tmp.replace(self.run_dir / "pids")
+        try:
+            tmp.write_text("\n".join(map(str, roots)))
+            tmp.replace(self.run_dir / "pids")
+        except OSError:
+            pass  # the pod was deleted and its folder removed
 
     def stop_execs(self):
         for pid in list(self.exec_pids):
@@ -326,7 +329,8 @@ class PodRuntime:
         processes.write_record(self.record, f"eks:{self.namespace}/{self.name}", running)
 
     def stop(self, grace: float = STOP_GRACE):
-        """Kill every process of the pod (SIGTERM, then SIGKILL after `grace`) and forget its record."""
+        """Kill every process of the pod (SIGTERM, then SIGKILL after `grace`), forget its record and remove its folder
+        (its emptyDir volumes and logs go with the pod, as on a node)."""
         self.deleted.set()
         for container in self.containers.values():
             container.stop_execs()
@@ -337,6 +341,7 @@ class PodRuntime:
                     container.proc.wait(5)
                 except subprocess.TimeoutExpired:
                     pass
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def _phase(pod: dict, containers: dict[str, Container]):
