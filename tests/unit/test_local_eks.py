@@ -176,6 +176,30 @@ def test_pod_runs_as_processes_logs_follow_exec_and_delete(admin):
     assert not list(pods.glob(f"{NS}_lister_*"))  # its emptyDir and logs went with the pod
 
 
+def test_token_checks_before_asking_sts():
+    """Expired, unsigned cluster header, not GetCallerIdentity, not a token: refused without a call to STS."""
+    import datetime
+    import urllib.parse
+
+    from helpers.localcloud.emulators.eks.authn import PREFIX, Unauthorized, check_token
+
+    def token(**params) -> str:
+        query = {"Action": "GetCallerIdentity", "Version": "2011-06-15", "X-Amz-Algorithm": "AWS4-HMAC-SHA256",
+                 "X-Amz-Credential": "testing/20261202/us-east-1/sts/aws4_request", "X-Amz-Date": "20261202T220000Z",
+                 "X-Amz-Expires": "60", "X-Amz-SignedHeaders": "host;x-k8s-aws-id", "X-Amz-Signature": "0" * 64, **params}
+        url = "http://127.0.0.1:1/?" + urllib.parse.urlencode(query)
+        return PREFIX + base64.urlsafe_b64encode(url.encode()).decode().rstrip("=")
+
+    at = datetime.datetime(2026, 12, 2, 22, 5, tzinfo=datetime.UTC)
+    for bad, why in ((token(), "signature"), (token(**{"X-Amz-SignedHeaders": "host"}), "x-k8s-aws-id"),
+                     (token(Action="GetSessionToken"), "GetCallerIdentity"), ("Bearer-ish", "k8s-aws-v1"),
+                     (token(**{"X-Amz-Expires": "3600"}), "expired")):
+        with pytest.raises(Unauthorized, match=why):
+            check_token(bad, "data-cluster", "http://127.0.0.1:1", now=at)
+    with pytest.raises(Unauthorized, match="expired"):
+        check_token(token(), "data-cluster", "http://127.0.0.1:1", now=at + datetime.timedelta(minutes=16))
+
+
 def localcloud_records() -> list[dict]:
     from helpers.localcloud import processes
     from helpers.paths import state_dir
@@ -183,8 +207,10 @@ def localcloud_records() -> list[dict]:
     return list(processes.records(state_dir() / "localcloud").values())
 
 
-def test_xcom_sidecar_kill_signals_only_the_container(admin):
-    """The operator's `kill -2 $(pgrep -u $(id -u) -f 'sh')` reaches the sidecar, not the machine's other shells."""
+@pytest.mark.parametrize("kill", ["kill -2 $(pgrep -u $(id -u) -f 'sh')", "kill -s SIGINT 1"])
+def test_xcom_sidecar_kill_signals_only_the_container(admin, kill):
+    """The operator's `kill -2 $(pgrep -u $(id -u) -f 'sh')` (and older providers' `kill -s SIGINT 1`) reach the
+    sidecar, not the machine's other shells."""
     api, _, _ = admin
     api.create_namespaced_pod(NS, {"metadata": {"name": "sidecar-only"}, "spec": {
         "restartPolicy": "Never", "containers": [SIDECAR], "volumes": [{"name": "xcom", "emptyDir": {}}]}})
@@ -195,7 +221,7 @@ def test_xcom_sidecar_kill_signals_only_the_container(admin):
     try:
         resp = stream(api.connect_get_namespaced_pod_exec, "sidecar-only", NS, container="airflow-xcom-sidecar",
                       command=["/bin/sh"], stdin=True, stdout=True, stderr=True, tty=False, _preload_content=False)
-        resp.write_stdin("kill -2 $(pgrep -u $(id -u) -f 'sh')\n")
+        resp.write_stdin(f"{kill}\n")
         deadline = time.monotonic() + 10
         while resp.is_open() and time.monotonic() < deadline:
             resp.update(timeout=1)

@@ -38,6 +38,7 @@ EVENTS = RESOURCES[("", "events")]
 STOP_GRACE = 2.0  # seconds between SIGTERM and SIGKILL when a pod is deleted (Kubernetes: 30 s by default)
 BACKOFF_SECONDS = 2.0
 _KILL_PID_1 = re.compile(r"(\bkill\b(?:\s+-(?:s\s+)?\w+)?\s+)1(?=\s|;|$)")
+_KILL_SIG_PREFIX = re.compile(r"(\bkill\s+-(?:s\s+)?)SIG(?=[A-Z])")
 
 
 def stamp() -> str:
@@ -87,10 +88,12 @@ class Container:
 
     def exec_argv(self, command: list[str]) -> list[str]:
         """An exec's command as the container would run it: mount paths rewritten, and PID 1 (the container's main
-        process, in its own PID namespace) named by its local PID."""
+        process, in its own PID namespace) named by its local PID in `kill` commands (its stdin gets the same)."""
         return [self.exec_text(self.rewrite(part)) for part in command]
 
     def exec_text(self, text: str) -> str:
+        # busybox's kill (alpine) takes `-s SIGINT`; the machine's /bin/sh may be dash, whose kill wants `-s INT`.
+        text = _KILL_SIG_PREFIX.sub(r"\1", text)
         return _KILL_PID_1.sub(lambda m: f"{m.group(1)}{self.proc.pid if self.proc else 1}", text)
 
     # ---- lifecycle ----
