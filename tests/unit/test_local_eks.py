@@ -317,6 +317,24 @@ def test_unmapped_401_mapped_without_binding_403_then_allowed(admin):
     executor.delete_namespaced_pod("by-executor", NS)
 
 
+def test_replace_as_kubectl_apply_leaves_it(admin):
+    api, _, _ = admin
+    api.create_namespace({"metadata": {"name": "applied"}})
+    replaced = api.replace_namespace("applied", {"apiVersion": "v1", "kind": "Namespace", "metadata": {
+        "name": "applied", "labels": {"team": "data"}}})
+    assert replaced.metadata.labels == {"team": "data"} and replaced.status.phase == "Active"
+    api.create_namespaced_config_map("applied", {"metadata": {"name": "c"}, "data": {"a": "1"}})
+    api.replace_namespaced_config_map("c", "applied", {"metadata": {"name": "c"}, "data": {"a": "2"}})
+    assert api.read_namespaced_config_map("c", "applied").data == {"a": "2"}
+    with pytest.raises(ApiException) as exists:
+        api.create_namespaced_config_map("applied", {"metadata": {"name": "c"}})
+    assert exists.value.status == 409
+    api.delete_namespace("applied")
+    with pytest.raises(ApiException) as gone:
+        api.read_namespaced_config_map("c", "applied")
+    assert gone.value.status == 404
+
+
 def test_token_for_another_cluster_or_garbled_is_401(eks, admin, tmp_path_factory):
     _, described, ca = admin
     _cluster(eks, "other-cluster")

@@ -105,6 +105,8 @@ class Store:
                 if kept in old["metadata"]:
                     meta[kept] = old["metadata"][kept]
             obj["apiVersion"], obj["kind"] = resource.api_version, resource.kind
+            if "status" in old and resource.plural in ("namespaces", "pods"):
+                obj["status"] = old["status"]  # status is the system's: a PUT of the object does not change it
             meta["resourceVersion"] = self._next()
             self.objects[key] = obj
             return copy.deepcopy(obj)
