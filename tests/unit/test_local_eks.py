@@ -381,12 +381,20 @@ def test_irsa_pod_gets_a_token_the_issuer_validates(admin):
     api.delete_namespaced_pod("irsa", NS)
 
 
+def _context(task, run_id: str) -> dict:
+    """What the task runner would pass (execute is called outside one here)."""
+    from unittest import mock
+
+    ti = mock.MagicMock(dag_id="eks_dag", task_id=task.task_id, run_id=run_id, try_number=1, map_index=-1)
+    return {"ti": ti, "task_instance": ti, "run_id": run_id, "dag": mock.MagicMock(dag_id="eks_dag", parent_dag=None),
+            "task": task, "logical_date": None}
+
+
 def test_eks_pod_operator_runs_on_the_local_cluster(admin, module_cloud, caplog, capfd):
     """The real EksPodOperator (sync, get_logs, do_xcom_push, delete_pod) against the local cluster, as MWAA's worker
     would run it: its kubeconfig runs eks_get_token, the pod's logs land in the task log, the XCom comes back."""
     import logging
     import sys
-    from unittest import mock
 
     from airflow.providers.amazon.aws.operators.eks import EksPodOperator
 
@@ -398,9 +406,7 @@ def test_eks_pod_operator_runs_on_the_local_cluster(admin, module_cloud, caplog,
         image="amazon/aws-cli", cmds=["sh", "-c"],
         arguments=["aws --version && echo listing done && echo '{\"keys\": [\"dummy.txt\"]}' > /airflow/xcom/return.json"],
         get_logs=True, do_xcom_push=True, aws_conn_id=None, region="us-east-1", startup_timeout_seconds=60)
-    ti = mock.MagicMock(dag_id="eks_dag", task_id="read_bucket", run_id="manual__1", try_number=1, map_index=-1)
-    context = {"ti": ti, "task_instance": ti, "run_id": "manual__1", "dag": mock.MagicMock(dag_id="eks_dag"),
-               "task": read_bucket, "logical_date": None}
+    context = _context(read_bucket, "manual__1")
     caplog.set_level(logging.INFO)
     started_at = time.monotonic()
     result = read_bucket.execute(context)
@@ -410,3 +416,23 @@ def test_eks_pod_operator_runs_on_the_local_cluster(admin, module_cloud, caplog,
     task_log = caplog.text + "".join(capfd.readouterr())  # Airflow 3's structlog writes to the process's output
     assert "[base] listing done" in task_log and "aws-cli/1." in task_log
     assert api.list_namespaced_pod(NS, label_selector="task_id=read_bucket").items == []  # deleted after
+
+
+def test_eks_pod_operator_fails_when_the_pod_has_no_credentials(admin, module_cloud, capfd):
+    """Without a service account the pod has no AWS credentials: the container fails, so does the task (the
+    notebook's first question), and the pod is still deleted."""
+    import sys
+
+    from airflow.providers.amazon.aws.operators.eks import EksPodOperator
+    from airflow.sdk.exceptions import AirflowException
+
+    api, _, _ = admin
+    module_cloud.patch.setenv("PATH", f"{sys.prefix}/bin:{os.environ['PATH']}")
+    no_sa = EksPodOperator(
+        task_id="no_sa", cluster_name="data-cluster", namespace=NS, pod_name="no-sa", image="amazon/aws-cli",
+        cmds=["aws"], arguments=["sts", "get-caller-identity"], get_logs=True, do_xcom_push=True, aws_conn_id=None,
+        region="us-east-1", startup_timeout_seconds=60, startup_check_interval_seconds=1)
+    with pytest.raises(AirflowException, match="Pod no-sa-.* returned a failure"):
+        no_sa.execute(_context(no_sa, "manual__2"))
+    assert "Unable to locate credentials" in "".join(capfd.readouterr())
+    assert api.list_namespaced_pod(NS, label_selector="task_id=no_sa").items == []
