@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import signal
+import threading
 import time
 
 from aiohttp import WSMsgType, web
@@ -77,8 +78,7 @@ class Api:
         cached = self.tokens.get(token)
         if cached and time.monotonic() - cached[0] < TOKEN_CACHE_SECONDS:
             return cached[1]
-        principal = await asyncio.get_running_loop().run_in_executor(None, check_token, token, cluster.name,
-                                                                     cluster.gateway)
+        principal = await _in_daemon_thread(check_token, token, cluster.name, cluster.gateway)
         self.tokens[token] = (time.monotonic(), principal)
         return principal
 
@@ -338,6 +338,26 @@ class Api:
                                           f"{command}, exit code {code}",
                     "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]}}
         await ws.send_bytes(b"\x03" + json.dumps(body).encode())
+
+
+async def _in_daemon_thread(function, *args):
+    """Run a blocking call (the STS request) off the event loop in a daemon thread: the default executor's threads
+    are joined at exit, which would hold up the gateway's SIGTERM."""
+    loop = asyncio.get_running_loop()
+    future = loop.create_future()
+
+    def settle(outcome, failed: bool):
+        if not future.done():
+            (future.set_exception if failed else future.set_result)(outcome)
+
+    def run():
+        try:
+            loop.call_soon_threadsafe(settle, function(*args), False)
+        except BaseException as exc:  # noqa: BLE001  (handed to the awaiting request)
+            loop.call_soon_threadsafe(settle, exc, True)
+
+    threading.Thread(target=run, name="local-eks-sts", daemon=True).start()
+    return await future
 
 
 def _route(parts: list[str]):
