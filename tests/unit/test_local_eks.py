@@ -436,3 +436,40 @@ def test_eks_pod_operator_fails_when_the_pod_has_no_credentials(admin, module_cl
         no_sa.execute(_context(no_sa, "manual__2"))
     assert "Unable to locate credentials" in "".join(capfd.readouterr())
     assert api.list_namespaced_pod(NS, label_selector="task_id=no_sa").items == []
+
+
+def test_pods_stop_with_the_local_cloud_even_after_a_killed_gateway(fresh_state, tmp_path_factory, monkeypatch):
+    """`down` stops every pod process, also when the gateway was killed first: pods run in sessions of their own, so
+    they outlive it, and their process records name them."""
+    import signal
+
+    def running_pod(name: str) -> tuple[int, float]:
+        localcloud.up(quiet=True)
+        for variable, value in localcloud.exports().items():
+            monkeypatch.setenv(variable, value)
+        described = _cluster(cloud.client("eks"), f"stop-{name}")
+        api = _api(described, _token(f"stop-{name}"), _ca_file(described, tmp_path_factory))
+        api.create_namespaced_pod("default", {"metadata": {"name": name}, "spec": {"containers": [
+            {"name": "main", "image": "busybox", "command": ["sleep", "120"]}]}})
+        assert _wait_phase_in(api, "default", name) == "Running"
+        record = next(r for r in localcloud_records() if r["owner"] == f"eks:default/{name}")
+        return record["processes"]["main"]
+
+    pid = running_pod("graceful")
+    localcloud.down()
+    assert not is_same_process(*pid)
+
+    pid = running_pod("orphan")
+    gateway = localcloud._read()["aws"]
+    os.kill(gateway.pid, signal.SIGKILL)
+    time.sleep(0.5)
+    assert is_same_process(*pid)  # outlived the gateway
+    localcloud.down()
+    assert not is_same_process(*pid)
+
+
+def _wait_phase_in(api, namespace: str, name: str, timeout: float = 20) -> str:
+    deadline = time.monotonic() + timeout
+    while (phase := api.read_namespaced_pod(name, namespace).status.phase) == "Pending" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return phase
