@@ -473,3 +473,18 @@ def _wait_phase_in(api, namespace: str, name: str, timeout: float = 20) -> str:
     while (phase := api.read_namespaced_pod(name, namespace).status.phase) == "Pending" and time.monotonic() < deadline:
         time.sleep(0.05)
     return phase
+
+
+def test_local_mwaa_tasks_find_the_python_eks_get_token_needs(tmp_path):
+    """EksPodOperator's kubeconfig runs `python3.X -m ...eks_get_token`: on a local MWAA worker that must be the
+    environment's Python (with Airflow), not the machine's."""
+    import shutil
+    import sys
+    from pathlib import Path
+
+    from helpers.localcloud.emulators.mwaa.runtime import AirflowRuntime
+
+    runtime = AirflowRuntime(tmp_path / "env" / "home", tmp_path / "dags", tmp_path / "cache", {}, tmp_path)
+    path = runtime.environment({}, None, "INFO")["PATH"]
+    python = shutil.which(f"python{sys.version_info[0]}.{sys.version_info[1]}", path=path)
+    assert python and Path(python).parent == Path(sys.executable).parent
