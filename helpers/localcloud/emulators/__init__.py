@@ -16,6 +16,8 @@ SigV4 credential scope) -> WSGI app, and unsigned path prefix -> WSGI app (e.g. 
 - `iam_enforcement`: a layer in front of the gateway (`wrap_gateway`) that answers AssumeRoleWithWebIdentity (unsigned,
   routed by its Action) and evaluates the role's policies for requests signed with the credentials it issued (S3 and
   SSM at resource level, other services at action level); every other caller stays unenforced.
+- `eks`: EKS clusters that work: moto's EKS control plane with, per cluster, a Kubernetes API subset over HTTPS (its
+  own server in a thread of the gateway), pods run as local processes, an OIDC issuer for IRSA.
 """
 
 from __future__ import annotations
@@ -24,13 +26,14 @@ from __future__ import annotations
 def load_emulators(state_dir: str, endpoint: str) -> tuple[dict, dict]:
     from pathlib import Path
 
-    from helpers.localcloud.emulators import glue, iam_simulator, moto_fixes
+    from helpers.localcloud.emulators import eks, glue, iam_simulator, moto_fixes
     from helpers.localcloud.emulators.lambda_runner import LambdaRunner
     from helpers.localcloud.emulators.mwaa import MwaaEmulator
 
     moto_fixes.apply()
     iam_simulator.apply()
     glue.apply(endpoint, Path(state_dir) / "glue")
+    eks.start(state_dir, endpoint)
     mwaa = MwaaEmulator(state_dir, endpoint)
     work = Path(state_dir) / "lambda"
     work.mkdir(parents=True, exist_ok=True)

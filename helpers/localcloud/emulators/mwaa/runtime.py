@@ -95,7 +95,10 @@ class AirflowRuntime:
         return f"http://{processes.LOOPBACK}:{self.port}"
 
     def environment(self, options: dict[str, str], task_log_group_arn: str | None, log_level: str) -> dict[str, str]:
-        env = {"PATH": "/usr/bin:/bin", "HOME": str(self.home), "LANG": "C.UTF-8", "NO_COLOR": "1", **self.aws_env,
+        # The environment's Python first on PATH, as on MWAA's workers: EksPodOperator's kubeconfig runs
+        # `python3.11 -m airflow.providers.amazon.aws.utils.eks_get_token`, which the machine's Python cannot.
+        env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(self.home), "LANG": "C.UTF-8",
+               "NO_COLOR": "1", **self.aws_env,
                **trust_env(self.localcloud_dir)}  # tasks reach the local Snowflake over TLS
         env.update({
             "AIRFLOW_HOME": str(self.home),
