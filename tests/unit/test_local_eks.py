@@ -317,6 +317,39 @@ def test_unmapped_401_mapped_without_binding_403_then_allowed(admin):
     executor.delete_namespaced_pod("by-executor", NS)
 
 
+def test_subject_access_review_and_token_request(admin):
+    """`kubectl auth can-i --as` and `kubectl create token`: RBAC's answer for another user, and a service-account
+    token the cluster's issuer signed for the audience asked."""
+    import jwt
+
+    api, described, ca = admin
+    rbac = k8s.RbacAuthorizationV1Api(api.api_client)
+    rbac.create_namespaced_role(NS, {"metadata": {"name": "sar-role"}, "rules": [{
+        "apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]}]})
+    rbac.create_namespaced_role_binding(NS, {"metadata": {"name": "sar-binding"}, "roleRef": {
+        "apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "sar-role"},
+        "subjects": [{"kind": "User", "name": "log-reader", "apiGroup": "rbac.authorization.k8s.io"}]})
+    authz = k8s.AuthorizationV1Api(api.api_client)
+
+    def can(verb, resource, subresource=None, namespace=NS):
+        review = k8s.V1SubjectAccessReview(spec=k8s.V1SubjectAccessReviewSpec(user="log-reader", resource_attributes=
+            k8s.V1ResourceAttributes(verb=verb, resource=resource, subresource=subresource, namespace=namespace)))
+        return authz.create_subject_access_review(review).status.allowed
+
+    assert can("get", "pods", "log") and not can("create", "pods") and not can("get", "pods", "log", "default")
+
+    api.create_namespaced_service_account(NS, {"metadata": {"name": "token-sa"}})
+    request = k8s.AuthenticationV1TokenRequest(spec=k8s.V1TokenRequestSpec(audiences=["sts.amazonaws.com"],
+                                                                            expiration_seconds=600))
+    token = api.create_namespaced_service_account_token("token-sa", NS, request).status.token
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert claims["sub"] == f"system:serviceaccount:{NS}:token-sa" and claims["aud"] == ["sts.amazonaws.com"]
+    assert claims["iss"] == described["identity"]["oidc"]["issuer"] and 590 <= claims["exp"] - claims["iat"] <= 600
+    with pytest.raises(ApiException) as missing:
+        api.create_namespaced_service_account_token("no-such-sa", NS, request)
+    assert missing.value.status == 404
+
+
 def test_replace_as_kubectl_apply_leaves_it(admin):
     api, _, _ = admin
     api.create_namespace({"metadata": {"name": "applied"}})

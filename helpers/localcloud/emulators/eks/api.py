@@ -99,6 +99,11 @@ class Api:
                                       "platform": "linux/amd64"})
         if parts == ["api"]:
             return web.json_response({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []})
+        if request.method == "POST" and parts == ["apis", "authorization.k8s.io", "v1", "subjectaccessreviews"]:
+            return await self.subject_access_review(request, cluster, user)
+        if request.method == "POST" and len(parts) == 7 and parts[:3] == ["api", "v1", "namespaces"] and \
+                parts[4] == "serviceaccounts" and parts[6] == "token":
+            return await self.token_request(request, cluster, user, parts[3], parts[5])
         route = _route(parts)
         if route is None:
             return status(404, "NotFound", "the server could not find the requested resource")
@@ -112,6 +117,41 @@ class Api:
         if sub == "exec":
             return await self.exec(request, cluster, namespace, name)
         return await self.crud(request, cluster, resource, namespace, name, sub, attrs.verb)
+
+    async def subject_access_review(self, request, cluster, user):
+        """`kubectl auth can-i --as`: may this user do that? Asking is itself a permission (cluster admins have it)."""
+        attrs = access.Attributes("create", "subjectaccessreviews", "authorization.k8s.io")
+        if not access.allowed(cluster.store, user, attrs):
+            return status(403, "Forbidden", access.forbidden_message(user, attrs))
+        body = await request.json()
+        spec = body.get("spec") or {}
+        asked = spec.get("resourceAttributes") or {}
+        subject = access.User(spec.get("user") or "", [*(spec.get("groups") or []), "system:authenticated"])
+        question = access.Attributes(asked.get("verb", ""), asked.get("resource", ""), asked.get("group", ""),
+                                     asked.get("namespace", ""), asked.get("name", ""), asked.get("subresource", ""))
+        allowed = access.allowed(cluster.store, subject, question)
+        body["status"] = {"allowed": allowed, "reason": "RBAC: allowed by a binding" if allowed else ""}
+        return web.json_response({**body, "kind": "SubjectAccessReview", "apiVersion": "authorization.k8s.io/v1"},
+                                 status=201)
+
+    async def token_request(self, request, cluster, user, namespace, name):
+        """TokenRequest (`kubectl create token`): a token for a service account, signed by the cluster's issuer."""
+        attrs = access.Attributes("create", "serviceaccounts", "", namespace, name, "token")
+        if not access.allowed(cluster.store, user, attrs):
+            return status(403, "Forbidden", access.forbidden_message(user, attrs))
+        account = cluster.service_account(namespace, name)
+        if account is None:
+            return not_found(RESOURCES[("", "serviceaccounts")], name)
+        body = await request.json()
+        spec = body.get("spec") or {}
+        seconds = int(spec.get("expirationSeconds") or 3600)
+        audiences = spec.get("audiences") or [cluster.issuer.url]
+        token = cluster.issuer.token(namespace, name, account["metadata"].get("uid", ""), None, None,
+                                     audience=audiences[0], seconds=seconds)
+        expires = datetime.datetime.fromtimestamp(time.time() + seconds, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return web.json_response({"kind": "TokenRequest", "apiVersion": "authentication.k8s.io/v1",
+                                  "metadata": {"name": name, "namespace": namespace}, "spec": spec,
+                                  "status": {"token": token, "expirationTimestamp": expires}}, status=201)
 
     async def crud(self, request, cluster, resource, namespace, name, sub, verb):
         store = cluster.store

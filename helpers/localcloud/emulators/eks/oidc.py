@@ -39,12 +39,12 @@ class Issuer:
     def jwks(self) -> dict:
         return {"keys": [self.jwk]}
 
-    def token(self, namespace: str, service_account: str, sa_uid: str, pod: str, pod_uid: str,
+    def token(self, namespace: str, service_account: str, sa_uid: str, pod: str | None, pod_uid: str | None,
               audience: str = AUDIENCE, seconds: int = TOKEN_SECONDS) -> str:
-        """A projected service-account token as the kubelet writes one for a pod."""
+        """A projected service-account token as the kubelet writes one for a pod (`pod` None: a TokenRequest's)."""
         now = int(time.time())
         claims = {"aud": [audience], "exp": now + seconds, "iat": now, "nbf": now, "iss": self.url,
                   "jti": str(uuid.uuid4()), "sub": f"system:serviceaccount:{namespace}:{service_account}",
-                  "kubernetes.io": {"namespace": namespace, "pod": {"name": pod, "uid": pod_uid},
-                                    "serviceaccount": {"name": service_account, "uid": sa_uid}}}
+                  "kubernetes.io": {"namespace": namespace, "serviceaccount": {"name": service_account, "uid": sa_uid},
+                                    **({"pod": {"name": pod, "uid": pod_uid}} if pod else {})}}
         return jwt.encode(claims, self.key, algorithm="RS256", headers={"kid": self.jwk["kid"]})
