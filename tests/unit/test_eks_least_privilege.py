@@ -265,7 +265,7 @@ def test_the_api_client_uses_the_cluster_endpoint_its_ca_and_a_fresh_token_per_r
     monkeypatch.setattr(kube, "token", lambda name: next(tokens))
     config = kube.api_client("data-cluster").configuration
     assert config.host == "https://127.0.0.1:6443" and open(config.ssl_ca_cert, "rb").read() == b"PEM"
-    assert config.get_api_key_with_prefix("authorization") == "Bearer k8s-aws-v1.second"  # refreshed before use
+    assert config.auth_settings()["BearerToken"]["value"] == "Bearer k8s-aws-v1.second"  # refreshed before use
     cluster["status"] = "CREATING"
     with pytest.raises(WorkbookError, match="CREATING, not ACTIVE"):
         kube.api_client("data-cluster")

@@ -64,11 +64,11 @@ def api_client(cluster_name: str):
     config.host = cluster["endpoint"]
     config.ssl_ca_cert = str(ca)
     config.verify_ssl = True
-    config.api_key_prefix["authorization"] = "Bearer"
-    config.api_key["authorization"] = token(cluster_name)
+    # The whole header value: kubernetes 36 looks the prefix up under another key ("BearerToken") and would drop it.
+    config.api_key["authorization"] = f"Bearer {token(cluster_name)}"
 
     def refresh(conf) -> None:
-        conf.api_key["authorization"] = token(cluster_name)
+        conf.api_key["authorization"] = f"Bearer {token(cluster_name)}"
 
     config.refresh_api_key_hook = refresh
     return k8s.ApiClient(config)
