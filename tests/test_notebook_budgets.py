@@ -22,8 +22,21 @@ def test_lanes_cover_each_notebook_once_and_balance_by_budget():
         plan = lanes.plan(names, count)
         assert sorted(n for lane in plan for n in lane) == sorted(names) and len(plan) == min(count, len(names))
     limits = budgets.load()
-    loads = [sum(limits[n].seconds for n in lane) for lane in lanes.plan(names, 2)]
+    loads = [sum(limits[n].seconds for n in lane) for lane in lanes.plan(names, 2, measured={})]
     assert max(loads) - min(loads) <= max(limits[n].seconds for n in names)
+
+
+def test_lanes_balance_by_measured_times_where_there_are_some(tmp_path):
+    """Budgets are limits: the lanes are planned on measured times (make bench), budgets only fill the gaps."""
+    bench = tmp_path / "lanes.json"
+    bench.write_text('{"lanes_1": {"notebooks": {"a#1": 100, "a#2": 90, "b#1": 20, "b#2": 10, "99_clean_up#lane1": 9}}}')
+    measured = lanes.measured_seconds(bench)
+    assert measured == {"a": 190, "b": 30}
+    assert lanes.measured_seconds(tmp_path / "missing.json") == {}
+    # c has no measurement: twice its budget (60 s when it has none either) stands in
+    assert lanes.plan(["a", "b", "c"], 2, measured) == [["a"], ["b", "c"]]
+    assert lanes.plan(["a", "b", "c"], 2, {"a": 50, "b": 40, "c": 45}) == [["a"], ["b", "c"]]
+    assert lanes.plan(["a", "b", "c"], 2, {"a": 10, "b": 40, "c": 45}) == [["c"], ["a", "b"]]
 
 
 def test_lane_count_follows_the_override(monkeypatch):

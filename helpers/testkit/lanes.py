@@ -8,7 +8,7 @@ A lane is a process with its own local cloud (its own state folder, so its own p
 It executes each of its notebooks twice in a row in that cloud (the second execution proves a re-run works and
 is the one compared with the committed outputs), then `99_clean_up` once, which proves the lane left nothing.
 The notebooks mostly wait on Airflow, so two lanes use two cores better than one. Notebooks are spread over
-lanes by their time budgets (longest first). WORKBOOK_TEST_LANES overrides the lane count.
+lanes by their measured times, or budgets where unmeasured (longest first). WORKBOOK_TEST_LANES overrides the lane count.
 """
 
 from __future__ import annotations
@@ -50,10 +50,28 @@ def default_lanes(notebooks: int) -> int:
     return max(1, min(os.cpu_count() or 1, by_memory, notebooks))
 
 
-def plan(names: list[str], lanes: int) -> list[list[str]]:
-    """Longest budget first onto the least-loaded lane; each lane then runs its notebooks in workbook order."""
-    limits = budgets.load()
-    cost = {n: 2 * (limits[n].seconds if n in limits else 60) for n in names}
+def measured_seconds(path: Path | None = None) -> dict[str, float]:
+    """Each notebook's two executions in one lane, as `make bench` last measured them (measurements/lanes.json)."""
+    from helpers.testkit.measured import MEASUREMENTS
+
+    try:
+        rows = json.loads((path or MEASUREMENTS / "lanes.json").read_text())["lanes_1"]["notebooks"]
+    except (OSError, ValueError, KeyError):
+        return {}
+    found: dict[str, float] = {}
+    for key, seconds in rows.items():
+        name, _, execution = key.partition("#")
+        if execution.isdigit():
+            found[name] = found.get(name, 0.0) + float(seconds)
+    return found
+
+
+def plan(names: list[str], lanes: int, measured: dict[str, float] | None = None) -> list[list[str]]:
+    """Longest first onto the least-loaded lane; each lane then runs its notebooks in workbook order. A notebook's
+    length is its measured time (two executions, `make bench`), or twice its budget when it has not been measured:
+    budgets are limits, and far apart from the times (04 takes 140 s of 180, 00 30 s of 90)."""
+    limits, measured = budgets.load(), measured_seconds() if measured is None else measured
+    cost = {n: measured.get(n) or 2 * (limits[n].seconds if n in limits else 60) for n in names}
     lanes_ = [[] for _ in range(max(1, min(lanes, len(names))))]
     loads = [0.0] * len(lanes_)
     for name in sorted(names, key=lambda n: -cost[n]):
