@@ -236,9 +236,10 @@ class Issuer:
         ca_file.parent.mkdir(parents=True, exist_ok=True)
         with ca_file.open("ab") as bundle:  # beside the local EKS's own CA, if it made one
             bundle.write(cert.public_bytes(serialization.Encoding.PEM))
-        key_file = ca_file.with_name("tests-issuer.key")
+        key_file, cert_file = ca_file.with_name("tests-issuer.key"), ca_file.with_name("tests-issuer.pem")
         key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                                serialization.NoEncryption()))
+        cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))  # the bundle starts with the EKS CA
         documents = {}
 
         class Handler(BaseHTTPRequestHandler):
@@ -255,7 +256,7 @@ class Issuer:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(ca_file, key_file)
+        context.load_cert_chain(cert_file, key_file)
         self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         self.url = f"https://127.0.0.1:{self.server.server_address[1]}/id/E2E"
         documents["/id/E2E/.well-known/openid-configuration"] = {"issuer": self.url, "jwks_uri": f"{self.url}/keys"}
