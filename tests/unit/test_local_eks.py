@@ -423,6 +423,15 @@ def _context(task, run_id: str) -> dict:
             "task": task, "logical_date": None}
 
 
+def _execute(operator, context):
+    """Run the operator as a worker does: in a thread with no event loop. The sync operator calls asyncio.run, which
+    fails where a loop is already running (the browser tests' Playwright keeps one in pytest's main thread)."""
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(operator.execute, context).result()
+
+
 def test_eks_pod_operator_runs_on_the_local_cluster(admin, module_cloud, caplog, capfd):
     """The real EksPodOperator (sync, get_logs, do_xcom_push, delete_pod) against the local cluster, as MWAA's worker
     would run it: its kubeconfig runs eks_get_token, the pod's logs land in the task log, the XCom comes back."""
@@ -442,7 +451,7 @@ def test_eks_pod_operator_runs_on_the_local_cluster(admin, module_cloud, caplog,
     context = _context(read_bucket, "manual__1")
     caplog.set_level(logging.INFO)
     started_at = time.monotonic()
-    result = read_bucket.execute(context)
+    result = _execute(read_bucket, context)
     elapsed = time.monotonic() - started_at
     print(f"EksPodOperator.execute: {elapsed:.1f} s")
     assert result == {"keys": ["dummy.txt"]}
@@ -466,7 +475,7 @@ def test_eks_pod_operator_fails_when_the_pod_has_no_credentials(admin, module_cl
         cmds=["aws"], arguments=["sts", "get-caller-identity"], get_logs=True, do_xcom_push=True, aws_conn_id=None,
         region="us-east-1", startup_timeout_seconds=60, startup_check_interval_seconds=1)
     with pytest.raises(AirflowException, match="Pod no-sa-.* returned a failure"):
-        no_sa.execute(_context(no_sa, "manual__2"))
+        _execute(no_sa, _context(no_sa, "manual__2"))
     assert "Unable to locate credentials" in "".join(capfd.readouterr())
     assert api.list_namespaced_pod(NS, label_selector="task_id=no_sa").items == []
 
