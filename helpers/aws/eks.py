@@ -12,26 +12,30 @@ def _interval() -> float:
     return 0.5 if cloud.settings().is_local else 10  # EKS takes minutes to delete; the local cloud no time
 
 
-def _missing(call) -> bool:
+NOT_FOUND = frozenset({"ResourceNotFoundException", "NoSuchEntity", "ParameterNotFound"})  # EKS, IAM, SSM
+
+
+def missing(call, codes: frozenset[str] = NOT_FOUND) -> bool:
+    """True if `call` answers that its resource does not exist; other errors are raised."""
     try:
         call()
         return False
     except botocore.exceptions.ClientError as exc:
-        if exc.response["Error"]["Code"] == "ResourceNotFoundException":
+        if exc.response["Error"]["Code"] in codes:
             return True
         raise
 
 
 def cluster_exists(name: str) -> bool:
-    return not _missing(lambda: cloud.client("eks").describe_cluster(name=name))
+    return not missing(lambda: cloud.client("eks").describe_cluster(name=name))
 
 
 def delete_nodegroup(cluster: str, nodegroup: str, timeout: float = 1800) -> bool:
     """Delete a node group and wait until it is gone. False if it did not exist."""
     eks = cloud.client("eks")
-    if _missing(lambda: eks.delete_nodegroup(clusterName=cluster, nodegroupName=nodegroup)):
+    if missing(lambda: eks.delete_nodegroup(clusterName=cluster, nodegroupName=nodegroup)):
         return False
-    wait_until(lambda: _missing(lambda: eks.describe_nodegroup(clusterName=cluster, nodegroupName=nodegroup)), timeout,
+    wait_until(lambda: missing(lambda: eks.describe_nodegroup(clusterName=cluster, nodegroupName=nodegroup)), timeout,
                f"node group {nodegroup} deleted", interval=_interval())
     return True
 

@@ -8,7 +8,6 @@ import difflib
 import re
 from pathlib import Path
 
-import botocore.exceptions
 import pandas as pd
 
 from helpers.aws import cleanup, cloud, eks, iam, mwaa, s3, tags
@@ -205,16 +204,6 @@ def trust_figure(name: str = f"{NOTEBOOK}_who_trusts_whom") -> Path:
 
 # --- clean-up -----------------------------------------------------------------------------------------------------
 
-def _gone(call) -> bool:
-    try:
-        call()
-        return False
-    except botocore.exceptions.ClientError as exc:
-        if exc.response["Error"]["Code"] in {"ResourceNotFoundException", "NoSuchEntity", "ParameterNotFound"}:
-            return True
-        raise
-
-
 def clean_up(environment: str, issuer: str | None) -> pd.DataFrame:
     """Everything notebook 06 made: the DAGs in the environment (the post's, the checkpoints' variants, the exercise's),
     the cluster and its node group, the OIDC provider, the parameters, then whatever else carries the notebook's tag
@@ -235,12 +224,12 @@ def clean_up(environment: str, issuer: str | None) -> pd.DataFrame:
         rows.append({"resource": f"execution role policy {EXECUTION_POLICY}", "deleted": True})
     rows += [{"resource": f"eks {done}", "deleted": True} for done in eks.delete_cluster(CLUSTER)]
     iam_client = cloud.client("iam")
-    if issuer and not _gone(lambda: iam_client.get_open_id_connect_provider(OpenIDConnectProviderArn=oidc_provider_arn(issuer))):
+    if issuer and not eks.missing(lambda: iam_client.get_open_id_connect_provider(OpenIDConnectProviderArn=oidc_provider_arn(issuer))):
         iam_client.delete_open_id_connect_provider(OpenIDConnectProviderArn=oidc_provider_arn(issuer))
         rows.append({"resource": f"oidc-provider {issuer.removeprefix('https://')}", "deleted": True})
     ssm = cloud.client("ssm")
     for name in PARAMETERS:
-        if not _gone(lambda n=name: ssm.get_parameter(Name=n)):
+        if not eks.missing(lambda n=name: ssm.get_parameter(Name=n)):
             ssm.delete_parameter(Name=name)
             rows.append({"resource": f"ssm parameter {name}", "deleted": True})
     for role in (READER_ROLE, WRITER_ROLE, CLUSTER_ROLE, NODE_ROLE):
@@ -257,9 +246,9 @@ def leftovers(issuer: str | None) -> pd.DataFrame:
     iam_client, ssm = cloud.client("iam"), cloud.client("ssm")
     if eks.cluster_exists(CLUSTER):
         found.append({"what": "eks cluster", "name": CLUSTER})
-    if issuer and not _gone(lambda: iam_client.get_open_id_connect_provider(OpenIDConnectProviderArn=oidc_provider_arn(issuer))):
+    if issuer and not eks.missing(lambda: iam_client.get_open_id_connect_provider(OpenIDConnectProviderArn=oidc_provider_arn(issuer))):
         found.append({"what": "oidc provider", "name": issuer})
-    found += [{"what": "ssm parameter", "name": n} for n in PARAMETERS if not _gone(lambda n=n: ssm.get_parameter(Name=n))]
+    found += [{"what": "ssm parameter", "name": n} for n in PARAMETERS if not eks.missing(lambda n=n: ssm.get_parameter(Name=n))]
     found += [{"what": "iam role", "name": r} for r in (READER_ROLE, WRITER_ROLE, CLUSTER_ROLE, NODE_ROLE)
-              if not _gone(lambda r=r: iam_client.get_role(RoleName=r))]
+              if not eks.missing(lambda r=r: iam_client.get_role(RoleName=r))]
     return pd.DataFrame(found, columns=["what", "name"])
