@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import signal
 import ssl
 import time
 import urllib.request
@@ -22,12 +23,29 @@ from helpers import localcloud
 from helpers.aws import cloud
 from helpers.localcloud.emulators.eks import images
 from helpers.localcloud.processes import is_same_process
+from tests.conftest import cloud_in
 
 ACCOUNT = localcloud.LOCAL_ACCOUNT_ID
 NS = "mwaa"
 SIDECAR = {"name": "airflow-xcom-sidecar", "image": "alpine:3.24.1",
            "command": ["sh", "-c", 'trap "exit 0" INT; while true; do sleep 1; done;'],
            "volumeMounts": [{"name": "xcom", "mountPath": "/airflow/xcom"}]}
+
+
+@pytest.fixture(scope="module")
+def module_cloud(tmp_path_factory):
+    """This module's local cloud, started as from a non-interactive shell's background job (`make test &`, CI
+    runners): SIGINT and SIGQUIT ignored, which its processes inherit. Pods must still start with default signals,
+    or the XCom sidecar cannot be stopped (test_xcom_sidecar_kill_signals_only_the_container)."""
+    saved = {number: signal.signal(number, signal.SIG_IGN) for number in (signal.SIGINT, signal.SIGQUIT)}
+    try:
+        with cloud_in(tmp_path_factory.mktemp("cloud") / "state", start=True) as cloud:
+            for number, handler in saved.items():
+                signal.signal(number, handler)
+            yield cloud
+    finally:
+        for number, handler in saved.items():
+            signal.signal(number, handler)
 
 
 @pytest.fixture(scope="module")

@@ -26,6 +26,7 @@ from aiohttp import WSMsgType, web
 from helpers.localcloud.emulators.eks import access, webhook
 from helpers.localcloud.emulators.eks.authn import Unauthorized, check_token
 from helpers.localcloud.emulators.eks.objects import RESOURCES, Conflict, json_patch, matches_fields, matches_labels, merge_patch, now
+from helpers.localcloud.emulators.eks.runtime import default_signals
 
 PODS = RESOURCES[("", "pods")]
 NAMESPACES = RESOURCES[("", "namespaces")]
@@ -323,7 +324,7 @@ class Api:
             await ws.close()
             return ws
         proc = await asyncio.create_subprocess_exec(
-            program, *argv[1:], cwd=runtime.folder, env=env, start_new_session=True,
+            program, *argv[1:], cwd=runtime.folder, env=env, start_new_session=True, preexec_fn=default_signals,
             stdin=asyncio.subprocess.PIPE if use_stdin else asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         container.exec_pids.add(proc.pid)

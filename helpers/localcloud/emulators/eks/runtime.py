@@ -112,7 +112,8 @@ class Container:
         if not program or not os.access(program, os.X_OK):
             return f'exec: "{argv[0]}": executable file not found in $PATH'
         self.proc = subprocess.Popen([program, *argv[1:]], cwd=self.pod.folder, env=env, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+                                     preexec_fn=default_signals)
         self.write_pids()
         threading.Thread(target=self._copy_output, name=f"eks-log-{self.name}", daemon=True).start()
         return None
@@ -139,6 +140,15 @@ class Container:
                 os.killpg(pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
+
+
+def default_signals() -> None:
+    """preexec_fn of every container process and exec: a container starts with default signal dispositions, but a
+    process inherits ignored ones, and a gateway started from a non-interactive shell's background job ignores SIGINT
+    and SIGQUIT. The XCom sidecar's `trap "exit 0" INT` then cannot take (a shell cannot trap a signal ignored on
+    entry), the operator's `kill -2` does nothing and the task waits forever."""
+    for number in (signal.SIGINT, signal.SIGQUIT):
+        signal.signal(number, signal.SIG_DFL)
 
 
 def _write_pgrep(run_dir: Path):
