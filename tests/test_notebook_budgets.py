@@ -33,7 +33,7 @@ def test_lanes_balance_by_measured_times_where_there_are_some(tmp_path):
     measured = lanes.measured_seconds(bench)
     assert measured == {"a": 190, "b": 30}
     assert lanes.measured_seconds(tmp_path / "missing.json") == {}
-    # c has no measurement: twice its budget (60 s when it has none either) stands in
+    # c has no measurement: its budget per execution (60 s when it has none either) stands in
     assert lanes.plan(["a", "b", "c"], 2, measured) == [["a"], ["b", "c"]]
     assert lanes.plan(["a", "b", "c"], 2, {"a": 50, "b": 40, "c": 45}) == [["a"], ["b", "c"]]
     assert lanes.plan(["a", "b", "c"], 2, {"a": 10, "b": 40, "c": 45}) == [["c"], ["a", "b"]]
@@ -44,3 +44,16 @@ def test_lane_count_follows_the_override(monkeypatch):
     assert lanes.default_lanes(6) == 3
     monkeypatch.delenv("WORKBOOK_TEST_LANES")
     assert 1 <= lanes.default_lanes(6) <= 6
+
+
+def test_a_notebook_marked_rerun_false_runs_once_except_when_tested_alone(tmp_path, monkeypatch):
+    monkeypatch.delenv("WORKBOOK_TEST_NOTEBOOKS", raising=False)
+    limits = budgets.load()
+    once = [n for n, b in limits.items() if not b.rerun]
+    assert once and len(once) < len(limits) // 2, "re-running is the rule: only a few notebooks may opt out"
+    assert budgets.executions(once[0]) == (1,) and budgets.executions("00_getting_started") == (1, 2)
+    bench = tmp_path / "lanes.json"
+    bench.write_text(f'{{"lanes_1": {{"notebooks": {{"{once[0]}#1": 100, "{once[0]}#2": 90}}}}}}')
+    assert lanes.measured_seconds(bench) == {once[0]: 100}  # the lanes are planned on what make test runs
+    monkeypatch.setenv("WORKBOOK_TEST_NOTEBOOKS", once[0])
+    assert budgets.executions(once[0]) == (1, 2)

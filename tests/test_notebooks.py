@@ -1,5 +1,6 @@
-"""Every notebook, executed twice in a row in one local cloud, compared once with its committed outputs, within
-its time budget; 99_clean_up closes each lane and proves nothing is left. See helpers/testkit/lanes.py.
+"""Every notebook, executed twice in a row in one local cloud (once where tests/notebook_budgets.toml says
+`rerun = false`), its last execution compared with its committed outputs, within its time budget; 99_clean_up
+closes each lane and proves nothing is left. See helpers/testkit/lanes.py.
 
 `make test NB=05_snowflake` (WORKBOOK_TEST_NOTEBOOKS) runs one notebook this way, plus its unit tests.
 """
@@ -30,15 +31,15 @@ def _row(run: dict, name: str, execution: int) -> dict:
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
-def test_runs_twice_in_a_row(workbook_run, name):
-    for execution in (1, 2):
+def test_runs_and_reruns(workbook_run, name):
+    for execution in budgets.executions(name):
         row = _row(workbook_run, name, execution)
         assert row["status"] == "ok", f"{name} run {execution} {row['status']}: {row.get('error')} (see {row['path']})"
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
-def test_second_run_matches_committed_outputs(workbook_run, name):
-    row = _row(workbook_run, name, 2)
+def test_last_run_matches_committed_outputs(workbook_run, name):
+    row = _row(workbook_run, name, budgets.executions(name)[-1])
     mismatches = compare.compare(Path(row["path"]), NOTEBOOKS_DIR / f"{name}.ipynb")
     assert not mismatches, f"{name} ({row['path']}):\n" + "\n".join(map(str, mismatches))
 
@@ -46,7 +47,7 @@ def test_second_run_matches_committed_outputs(workbook_run, name):
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_within_time_budget(workbook_run, name):
     budget, factor = budgets.load()[name].seconds, budgets.shared_cores_factor()
-    slowest = max(_row(workbook_run, name, execution)["seconds"] for execution in (1, 2))
+    slowest = max(_row(workbook_run, name, execution)["seconds"] for execution in budgets.executions(name))
     assert slowest <= budget * factor, (f"{name} took {slowest:.0f} s, over {factor}x its budget of {budget:.0f} s "
                                         f"(tests/notebook_budgets.toml; {workbook_run['lane_count']} lanes beside the unit tests)")
 

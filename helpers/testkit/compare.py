@@ -2,8 +2,8 @@
 
 Only cells tagged `nbval-check-output` are compared; text outputs (streams, `text/plain`, `text/html`, ...)
 must match after the sanitizer (`tests/nbval_sanitize.cfg`) has masked ports, times and ids; images, metadata,
-tracebacks and execution counts are not compared. `make test` executes each notebook twice in one local cloud
-and compares the second execution, so the comparison is nbval's without a third execution.
+tracebacks and execution counts are not compared. `make test` executes each notebook (most twice) in one local cloud
+and compares the last execution, so the comparison is nbval's without another execution.
 """
 
 from __future__ import annotations

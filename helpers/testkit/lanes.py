@@ -1,4 +1,4 @@
-"""Notebook lanes: how `make test` executes the notebooks, each twice, in parallel local clouds.
+"""Notebook lanes: how `make test` executes the notebooks, most of them twice, in parallel local clouds.
 
     python -m helpers.testkit.lanes run [--lanes N] [--only NAME ...]   # every lane; build/test-notebooks/run.json
     python -m helpers.testkit.lanes compare                            # lanes=1, then the default, timed: build/lanes.json
@@ -7,6 +7,7 @@
 A lane is a process with its own local cloud (its own state folder, so its own ports and workshop environment).
 It executes each of its notebooks twice in a row in that cloud (the second execution proves a re-run works and
 is the one compared with the committed outputs), then `99_clean_up` once, which proves the lane left nothing.
+A notebook marked `rerun = false` in tests/notebook_budgets.toml runs once (tests/notebook_budgets.toml says why).
 The notebooks mostly wait on Airflow, so two lanes use two cores better than one. Notebooks are spread over
 lanes by their measured times, or budgets where unmeasured (longest first). WORKBOOK_TEST_LANES overrides the lane count.
 """
@@ -51,7 +52,8 @@ def default_lanes(notebooks: int) -> int:
 
 
 def measured_seconds(path: Path | None = None) -> dict[str, float]:
-    """Each notebook's two executions in one lane, as `make bench` last measured them (measurements/lanes.json)."""
+    """Each notebook's executions in one lane (those `make test` runs), as `make bench` last measured them
+    (measurements/lanes.json)."""
     from helpers.testkit.measured import MEASUREMENTS
 
     try:
@@ -61,17 +63,17 @@ def measured_seconds(path: Path | None = None) -> dict[str, float]:
     found: dict[str, float] = {}
     for key, seconds in rows.items():
         name, _, execution = key.partition("#")
-        if execution.isdigit():
+        if execution.isdigit() and int(execution) in budgets.executions(name):
             found[name] = found.get(name, 0.0) + float(seconds)
     return found
 
 
 def plan(names: list[str], lanes: int, measured: dict[str, float] | None = None) -> list[list[str]]:
     """Longest first onto the least-loaded lane; each lane then runs its notebooks in workbook order. A notebook's
-    length is its measured time (two executions, `make bench`), or twice its budget when it has not been measured:
+    length is its measured time (its executions, `make bench`), or its budget per execution when it has not been measured:
     budgets are limits, and far apart from the times (04 takes 140 s of 180, 00 30 s of 90)."""
     limits, measured = budgets.load(), measured_seconds() if measured is None else measured
-    cost = {n: measured.get(n) or 2 * (limits[n].seconds if n in limits else 60) for n in names}
+    cost = {n: measured.get(n) or len(budgets.executions(n)) * (limits[n].seconds if n in limits else 60) for n in names}
     lanes_ = [[] for _ in range(max(1, min(lanes, len(names))))]
     loads = [0.0] * len(lanes_)
     for name in sorted(names, key=lambda n: -cost[n]):
@@ -115,7 +117,7 @@ def run_lane(names: list[str], out: Path, timeout: int = 900) -> list[dict]:
 
     try:
         for name in names:
-            for execution in (1, 2):
+            for execution in budgets.executions(name):
                 record(name, execution, out / f"{name}.run{execution}.ipynb")
         record(budgets.CLEAN_UP, 1, out / f"{budgets.CLEAN_UP}.ipynb")
         rows[-1]["local_cloud_left"] = sorted(localcloud.running())

@@ -4,7 +4,7 @@
     python -m helpers.testkit.measured check    # exit 1 if README's table is not what measurements/ gives
 
 Inputs (each written by a command, copied into measurements/ by `record` so the figures travel with the commit):
-`benchmark.json` (`make bench`: the local MWAA), `lanes.json` (`make bench`: every notebook twice, one lane then
+`benchmark.json` (`make bench`: the local MWAA), `lanes.json` (`make bench`: the notebook lanes, one lane then
 two, same commit), `summary.json` (`make run`), `test-session.json` (the last `make test`'s pytest session).
 """
 
@@ -55,7 +55,8 @@ def table() -> str:
             for name, seconds in run["notebooks"].items():
                 per.setdefault(name.split("#")[0][:2], []).append(f"{seconds:.0f}")
             text = ", ".join(f"{nb} {'+'.join(times)} s" for nb, times in sorted(per.items()))
-            rows.append(f"| every notebook twice, then 99 per lane, {count} lane{'s' if count > 1 else ''} (no unit tests beside) | "
+            lanes_text = f"{count} lane{'s' if count > 1 else ''}"
+            rows.append(f"| notebook lanes (every execution listed), then 99 per lane, {lanes_text} (no unit tests beside) | "
                         f"{_minutes(run['seconds'])}, peak {run['peak_memory_mb'] / 1000:.1f} GB PSS; per execution: {text} | lanes.json |")
         rows.append(f"| speed-up of {runs[-1][1]['lane_count']} lanes over 1 (commit {lanes['commit']}, "
                     f"{lanes['cores']} cores) | {lanes['speedup']}x | lanes.json |")
