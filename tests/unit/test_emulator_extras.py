@@ -10,7 +10,7 @@ from helpers.aws.events import MWAA_STATUS_PATTERN
 FN_MODULE = "helpers.chapters.shared_vpc.mwaa_endpoint_automation"
 
 
-def test_private_vpc_stack_stores_json_policies_and_deletes_completely(local_cloud):
+def test_private_vpc_stack_stores_json_policies_and_deletes_completely(module_cloud):
     outputs = stacks.deploy("tests-vpc", "cfn-vpc-private.yaml", "tests-cfn")
     ec2 = cloud.client("ec2")
     sqs = ec2.describe_vpc_endpoints(VpcEndpointIds=[outputs["SqsVpcEndpoint"]])["VpcEndpoints"][0]
@@ -43,7 +43,7 @@ def test_package_is_the_module_source_unchanged():
     assert lambdas.package(FN_MODULE) == lambdas.package(FN_MODULE)  # deterministic: same code, same hash
 
 
-def test_invoke_runs_the_deployed_code_and_logs_like_lambda(local_cloud):
+def test_invoke_runs_the_deployed_code_and_logs_like_lambda(module_cloud):
     name = _function()
     result = lambdas.invoke(name, {"detail": {"name": "env1", "status": "AVAILABLE"}})
     assert json.loads(result["body"]) == {"environment": "env1", "status": "AVAILABLE", "actions": []}

@@ -16,8 +16,9 @@ WEB_SERVICE = "com.amazonaws.vpce.us-east-1.vpce-svc-0000000000000000b"
 
 
 @pytest.fixture
-def vpc(local_cloud, monkeypatch):
-    """A VPC like the article's stack: two private subnets, a security group, an SQS endpoint allowing nothing."""
+def vpc(module_cloud, monkeypatch):
+    """A VPC like the article's stack: two private subnets, a security group, an SQS endpoint allowing nothing. A new
+    one per test, in the module's local cloud: the function only touches the VPC of the event's subnets."""
     for key, value in localcloud.exports().items():
         monkeypatch.setenv(key, value)  # the function uses plain boto3, as in Lambda
     ec2 = cloud.client("ec2")

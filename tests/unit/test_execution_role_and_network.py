@@ -55,7 +55,7 @@ def test_kms_only_through_sqs_and_only_on_keys_outside_the_account(policy):
     assert not allows(policy, "kms:Decrypt", own_key, via_sqs)
 
 
-def test_role_permissions_merge_inline_and_managed_policies(local_cloud):
+def test_role_permissions_merge_inline_and_managed_policies(module_cloud):
     api = cloud.client("iam")
     arn = iam.create_role("tests-execution", "tests", iam.MWAA_TRUST, iam.execution_policy(BUCKET, ENV), "test")
     managed = api.create_policy(PolicyName="tests-extra", PolicyDocument='{"Version": "2012-10-17", "Statement": '
@@ -66,7 +66,7 @@ def test_role_permissions_merge_inline_and_managed_policies(local_cloud):
     assert merged["Statement"][-1]["Action"] == "glue:GetJob"
 
 
-def test_the_workbook_network_has_every_endpoint_private_subnets_need(local_cloud):
+def test_the_workbook_network_has_every_endpoint_private_subnets_need(module_cloud):
     net = network.create_private_network("tests")
     assert network.endpoint_coverage(net).empty
     created = network.create_service_endpoints(net, "tests")
@@ -84,7 +84,7 @@ def test_the_workbook_network_has_every_endpoint_private_subnets_need(local_clou
     assert not network.endpoint_coverage(net).service.isin(["airflow.ops"]).any()
 
 
-def test_an_endpoint_in_one_subnet_only_does_not_cover_both(local_cloud):
+def test_an_endpoint_in_one_subnet_only_does_not_cover_both(module_cloud):
     net = network.create_private_network("tests-half")
     cloud.client("ec2").create_vpc_endpoint(VpcId=net.vpc_id, ServiceName=network.service_name("sqs"),
                                             VpcEndpointType="Interface", SubnetIds=net.subnet_ids[:1])

@@ -3,7 +3,7 @@ from __future__ import annotations
 from helpers.aws import cloud, s3, tags
 
 
-def test_environment_bucket_as_mwaa_requires(local_cloud):
+def test_environment_bucket_as_mwaa_requires(module_cloud):
     arn = s3.create_environment_bucket("mwaa-workbook-test-env", "tests")
     assert arn == "arn:aws:s3:::mwaa-workbook-test-env"
     client = cloud.client("s3")
@@ -13,7 +13,7 @@ def test_environment_bucket_as_mwaa_requires(local_cloud):
     assert s3.create_environment_bucket("mwaa-workbook-test-env", "tests") == arn  # re-running is fine
 
 
-def test_upload_list_and_delete_with_versions(local_cloud):
+def test_upload_list_and_delete_with_versions(module_cloud):
     s3.create_environment_bucket("mwaa-workbook-test-env", "tests")
     key = s3.upload_dag("mwaa-workbook-test-env", "hello_mwaa.py")
     s3.upload_dag("mwaa-workbook-test-env", "hello_mwaa.py")  # a second version
@@ -23,7 +23,7 @@ def test_upload_list_and_delete_with_versions(local_cloud):
     assert s3.delete_bucket("mwaa-workbook-test-env") is False
 
 
-def test_tagged_resources_finds_buckets_queues_and_roles_of_one_notebook(local_cloud):
+def test_tagged_resources_finds_buckets_queues_and_roles_of_one_notebook(module_cloud):
     s3.create_environment_bucket("mwaa-workbook-test-a", "nb_a")
     s3.create_environment_bucket("mwaa-workbook-test-b", "nb_b")
     cloud.client("sqs").create_queue(QueueName="wb-q", tags=tags.tags("nb_a"))
@@ -37,5 +37,5 @@ def test_tagged_resources_finds_buckets_queues_and_roles_of_one_notebook(local_c
     assert "arn:aws:s3:::mwaa-workbook-test-a" not in set(tags.tagged_resources("nb_a").arn)
 
 
-def test_resource_names_are_deterministic_per_account_and_region(local_cloud):
+def test_resource_names_are_deterministic_per_account_and_region(module_cloud):
     assert tags.resource_name("00_getting_started", "env") == "mwaa-workbook-00-env-123456789012-us-east-1"
