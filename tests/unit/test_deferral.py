@@ -41,6 +41,24 @@ def test_summary_and_the_deferred_for_condition():
     assert not deferral.deferred_for("c", 0.0)(DEFERRABLE)
 
 
+def test_has_looked_waits_for_deferral_or_a_long_run():
+    def samples(*rows):
+        return pd.DataFrame(rows, columns=["seconds", "task", "state"])
+
+    looked = deferral.has_looked("s", running_seconds=10)
+    assert not looked(samples((0, "s", "queued"), (5, "s", "running"), (14, "s", "running")))  # still starting
+    assert looked(samples((0, "s", "running"), (3, "s", "deferred")))
+    assert looked(samples((0, "s", "running"), (3, "s", "deferred"), (20, "s", "running")))  # resumed
+    assert looked(samples((0, "s", "running"), (10, "s", "running")))  # never deferred: a classic sensor
+    assert not looked(samples((0, "t", "deferred"), (30, "s", "running")))
+    waited = deferral.has_looked("s", deferred_seconds=5)
+    assert not waited(samples((0, "s", "running"), (3, "s", "deferred"), (7, "s", "deferred")))
+    assert waited(samples((0, "s", "running"), (3, "s", "deferred"), (8, "s", "deferred")))
+    watched = deferral.Watched("w", samples((0, "s", "running"), (3, "s", "deferred"), (8, "s", "running"), (9, "s", "success")), 8)
+    assert watched.first("s", "deferred") == 3 and watched.first("s", "failed") is None
+    assert watched.slot_seconds(since=3) == 1.0 and watched.slot_seconds(until=8, since=3) == 0.0
+
+
 def test_watch_rejects_nonsense_before_calling_anything():
     from helpers.errors import WorkbookError
 

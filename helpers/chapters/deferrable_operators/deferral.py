@@ -30,9 +30,14 @@ class Watched:
     samples: pd.DataFrame
     arrived_at: float
 
-    def slot_seconds(self, until: float | None = None) -> float:
-        """Worker-slot-seconds used, up to `until` seconds after the trigger (all of the run if None)."""
-        return slot_seconds(self.samples, until)
+    def slot_seconds(self, until: float | None = None, since: float | None = None) -> float:
+        """Worker-slot-seconds used from `since` up to `until` seconds after the trigger (all of the run if None)."""
+        return slot_seconds(self.samples, until, since)
+
+    def first(self, task: str, state: str) -> float | None:
+        """Seconds after the trigger when `task` was first seen in `state` (None if never)."""
+        seen = self.samples[(self.samples.task == task) & (self.samples.state == state)].seconds
+        return None if seen.empty else float(seen.min())
 
     def waiting_slot_seconds(self) -> float:
         """Worker-slot-seconds used while the data had not arrived yet."""
@@ -44,6 +49,22 @@ def deferred_for(task: str, seconds: float) -> Callable[[pd.DataFrame], bool]:
     def condition(samples: pd.DataFrame) -> bool:
         deferred = samples[(samples.task == task) & (samples.state == "deferred")]
         return not deferred.empty and samples.seconds.max() - deferred.seconds.min() >= seconds
+
+    return condition
+
+
+def has_looked(task: str, running_seconds: float = 60, deferred_seconds: float = 0) -> Callable[[pd.DataFrame], bool]:
+    """A condition on the samples so far: `task` has made its first check, as far as states tell: it has been
+    deferred for `deferred_seconds`, or running for `running_seconds` (a sensor that never defers, such as a classic
+    one, or a task slow to start on a loaded machine). Data uploaded before a sensor's first check leaves nothing to
+    wait for: it succeeds at once, deferrable or not."""
+    def condition(samples: pd.DataFrame) -> bool:
+        mine = samples[samples.task == task]
+        deferred = mine[mine.state == "deferred"]
+        if not deferred.empty:
+            return samples.seconds.max() - deferred.seconds.min() >= deferred_seconds
+        running = mine[mine.state == "running"]
+        return not running.empty and samples.seconds.max() - running.seconds.min() >= running_seconds
 
     return condition
 
@@ -80,11 +101,13 @@ def watch(api, dag_id: str, run_id: str, arrive_after: float, arrive: Callable[[
     return Watched(label, pd.DataFrame(rows, columns=["seconds", "task", "state"]), arrived_at)
 
 
-def slot_seconds(samples: pd.DataFrame, until: float | None = None) -> float:
+def slot_seconds(samples: pd.DataFrame, until: float | None = None, since: float | None = None) -> float:
     """Sum over sampling intervals of (tasks holding a slot at the interval's start) x (interval length)."""
     times = sorted(samples.seconds.unique())
     total = 0.0
     for start, end in zip(times, times[1:], strict=False):
+        if since is not None and start < since:
+            continue
         if until is not None:
             end = min(end, until)
             if end <= start:
