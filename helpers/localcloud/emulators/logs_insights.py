@@ -527,10 +527,21 @@ def _group(c: _Cursor) -> Group:
     return group
 
 
+def _column(c: _Cursor) -> str:
+    """A field, or a stats column named by its expression as written (`count(*)`, `bin(5m)`)."""
+    tok = c.peek()
+    name = c.field_name()
+    if not c.is_op("("):
+        return name
+    while c.next().text != ")":
+        pass
+    return c.query[tok.start:c.toks[c.i - 1].end]
+
+
 def _sort(c: _Cursor) -> Sort:
     keys = []
     while True:
-        name = c.field_name()
+        name = _column(c)
         descending = True
         if c.is_word("asc", "desc"):
             descending = c.next().text.lower() == "desc"
@@ -548,7 +559,11 @@ def _limit(c: _Cursor) -> Limit:
 
 
 def _display(c: _Cursor) -> Display:
-    return Display(_name_list(c))
+    names = [_column(c)]
+    while c.is_op(","):
+        c.next()
+        names.append(_column(c))
+    return Display(names)
 
 
 # ---------------------------------------------------------------- evaluation
