@@ -9,6 +9,8 @@ SigV4 credential scope) -> WSGI app, and unsigned path prefix -> WSGI app (e.g. 
 - `glue`: Glue Python shell job runs and crawls that do their work (scripts run as local processes, crawlers
   infer tables from the data).
 - `moto_fixes`: corrections to moto behaviour the scenarios rely on.
+- `logs_queries`: CloudWatch Logs Insights StartQuery/GetQueryResults over moto's log events, evaluated by
+  `logs_insights` (a subset of the query language: fields, filter, parse, stats, sort, limit, display).
 - `iam_simulator`: IAM's SimulatePrincipalPolicy, served by moto's IAM (what may this role do?).
 - `iam_policy`: IAM policy evaluation (identity and trust policies), shared by the simulator, federation and enforcement.
 - `web_identity`: STS AssumeRoleWithWebIdentity that checks the OIDC token (signature against the issuer's JWKS,
@@ -26,12 +28,13 @@ from __future__ import annotations
 def load_emulators(state_dir: str, endpoint: str) -> tuple[dict, dict]:
     from pathlib import Path
 
-    from helpers.localcloud.emulators import eks, glue, iam_simulator, moto_fixes
+    from helpers.localcloud.emulators import eks, glue, iam_simulator, logs_queries, moto_fixes
     from helpers.localcloud.emulators.lambda_runner import LambdaRunner
     from helpers.localcloud.emulators.mwaa import MwaaEmulator
 
     moto_fixes.apply()
     iam_simulator.apply()
+    logs_queries.apply()
     glue.apply(endpoint, Path(state_dir) / "glue")
     eks.start(state_dir, endpoint)
     mwaa = MwaaEmulator(state_dir, endpoint)
