@@ -11,7 +11,7 @@ STAMP := $(VENV)/.workbook-installed
 
 help:
 	@echo "make run    run every notebook headless (NB=00_getting_started for one, TARGET=aws for AWS)"
-	@echo "make test   run the tests: helpers, DAG integrity, lint, browser, every notebook, most twice (NB=05_snowflake for one)"
+	@echo "make test   run the tests: helpers, DAG integrity, lint, browser, every notebook (NB=05_snowflake for one, twice)"
 	@echo "make test-fast  unit, DAG integrity, lint and notebook skeleton tests; no local cloud (about 2 minutes)"
 	@echo "make lab    open the workbook in JupyterLab with its kernel"
 	@echo "make accept NB=...  copy executed outputs from build/notebooks back into notebooks/"

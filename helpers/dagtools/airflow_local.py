@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -56,16 +55,6 @@ def ensure_db() -> None:
     marker = home / f".migrated-{version('apache-airflow')}"
     if marker.exists():
         return
-    from helpers.localcloud.emulators.mwaa.runtime import template_db
-    from helpers.paths import cache_dir
-
-    # A copy of the migrated DB the local MWAA keeps per Airflow version: migrating takes ~15 s of a core each time.
-    try:
-        shutil.copy(template_db(cache_dir()), home / "airflow.db")
-        marker.touch()
-        return
-    except (OSError, RuntimeError):
-        pass  # migrate here instead, with its log
     log = home / "migrate.log"
     with open(log, "w") as out:
         done = subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=airflow_env(), stdout=out,

@@ -1,13 +1,13 @@
-"""Notebook lanes: how `make test` executes the notebooks, most of them twice, in parallel local clouds.
+"""Notebook lanes: how `make test` executes the notebooks, in parallel local clouds.
 
     python -m helpers.testkit.lanes run [--lanes N] [--only NAME ...]   # every lane; build/test-notebooks/run.json
     python -m helpers.testkit.lanes compare                            # lanes=1, then the default, timed: build/lanes.json
     python -m helpers.testkit.lanes lane --out DIR NAME ...            # one lane (run starts these)
 
 A lane is a process with its own local cloud (its own state folder, so its own ports and workshop environment).
-It executes each of its notebooks twice in a row in that cloud (the second execution proves a re-run works and
-is the one compared with the committed outputs), then `99_clean_up` once, which proves the lane left nothing.
-A notebook marked `rerun = false` in tests/notebook_budgets.toml runs once (tests/notebook_budgets.toml says why).
+It executes each of its notebooks in that cloud, twice in a row unless tests/notebook_budgets.toml says `rerun =
+false` (the second execution proves a re-run works; the last one is compared with the committed outputs), then
+`99_clean_up` once, which proves the lane left nothing.
 The notebooks mostly wait on Airflow, but the unit tests run beside the lanes: one lane per two cores. Notebooks are spread over
 lanes by their measured times, or budgets where unmeasured (longest first). WORKBOOK_TEST_LANES overrides the lane count.
 """

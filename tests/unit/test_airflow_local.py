@@ -30,28 +30,18 @@ def test_run_dag_rejects_files_outside_dags(fresh_state):
         airflow_local.run_dag("nope.py")
 
 
-def test_run_dag_runs_real_airflow_and_returns_tidy_results(local_cloud):
-    from helpers.aws import s3
-
-    s3.create_environment_bucket("mwaa-workbook-test-env", "tests")
-    s3.upload_dag("mwaa-workbook-test-env", "hello_mwaa.py")
-    result = airflow_local.run_dag("hello_mwaa.py", conf={"bucket": "mwaa-workbook-test-env"})
-    assert result.succeeded
-    assert sorted(result.tasks.task) == ["greet", "list_dag_files", "summarize"]
-    assert list(result.tasks.columns[:3]) == ["task", "map_index", "state"]
-    assert result.xcom("summarize") == {"greeting": "Hello from Apache Airflow 3.3.1", "dag_files": 1}
-    assert result.task_output("list_dag_files") == "found s3://mwaa-workbook-test-env/dags/hello_mwaa.py"
-    with pytest.raises(WorkbookError, match="No XCom 'nope'"):
-        result.xcom("greet", key="nope")
-
-
 def test_failed_task_gives_a_failed_run(local_cloud):
+    """The success path (tidy tasks, XComs, task output) is notebook 00's, whose outputs `make test` compares; one
+    `airflow dags test` costs half a minute of a busy 2-core machine, so the unit test keeps the failure path."""
     # No such bucket: list_dag_files fails, summarize is upstream_failed, the run is failed.
     result = airflow_local.run_dag("hello_mwaa.py", conf={"bucket": "mwaa-workbook-missing-bucket"})
     assert result.state == "failed"
     states = dict(zip(result.tasks.task, result.tasks.state, strict=True))
     assert states == {"greet": "success", "list_dag_files": "failed", "summarize": "upstream_failed"}
     assert "NoSuchBucket" in result.logs["list_dag_files"]
+    assert list(result.tasks.columns[:3]) == ["task", "map_index", "state"] and not result.succeeded
+    with pytest.raises(WorkbookError, match="No XCom 'nope'"):
+        result.xcom("greet", key="nope")
 
 
 SUBFOLDER_DAG = '''

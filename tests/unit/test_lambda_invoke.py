@@ -267,30 +267,19 @@ def test_the_runner_endpoint_answers_bad_requests_with_one_json_line(lam):
     assert status == 200 and body["status"] == "ok" and body["result"]["event"] == {"n": 9}
 
 
-# --- acceptance: a DAG on the local MWAA (slow: starts an environment) -----------------------------------------------
+# --- acceptance: the DAG runs in real Airflow against the local cloud ---------------------------------------------
+# `airflow dags test` (helpers.dagtools.airflow_local), not a local MWAA environment: starting one cost 30 s of two
+# busy cores in `make test`, and the environment's own path (signed in as its execution role) has its own tests.
 
-def test_a_dag_on_the_local_mwaa_creates_invokes_and_deletes_a_python_function(lam):
-    from helpers.aws import mwaa, s3
+def test_a_dag_creates_invokes_and_deletes_a_python_function(lam):
+    from helpers.dagtools import airflow_local
 
-    env, dag_id = "tests-lambda-env", "lambda_invoke_function"
-    prereq = mwaa.create_prerequisites(NB, env)
-    mwaa.create_environment(mwaa.environment_request(env, prereq, NB))
-    try:
-        mwaa.wait_for_status(env, "AVAILABLE", timeout=300)
-        s3.upload_dag(prereq.bucket, f"{dag_id}.py")
-        api = mwaa.AirflowApi(env)
-        api.wait_for_dag(dag_id, timeout=120)
-        role = cloud.client("iam").get_role(RoleName=ROLE)["Role"]["Arn"]  # the function's role must exist: moto checks it
-        run_id, state = api.run(dag_id, {"role_arn": role, "function_name": "t-dag-function"}, timeout=300)
-        tasks = api.task_instances(dag_id, run_id)
-        failed = [t for t, st in zip(tasks.task, tasks.state, strict=True) if st == "failed"]
-        assert state == "success", {t: api.task_log(dag_id, run_id, t)[-5:] for t in failed}
-        assert set(tasks.state) == {"success"} and len(tasks) == 4
-        # The operator returns the payload's JSON text; the REST API's deserialized XCom is the object it holds.
-        assert api.xcom(dag_id, run_id, "invoke_lambda_function") == {"greeting": "Hello from Lambda", "event": {"run_id": run_id}}
-        log = api.task_log(dag_id, run_id, "invoke_lambda_function")
-        assert any(f"t-dag-function got {{'run_id': '{run_id}'}}" in line for line in log)  # the LogType=Tail lines
-        with pytest.raises(lam.exceptions.ResourceNotFoundException):
-            lam.get_function(FunctionName="t-dag-function")  # the teardown deleted it
-    finally:
-        mwaa.delete_environment(env, timeout=120)
+    role = cloud.client("iam").get_role(RoleName=ROLE)["Role"]["Arn"]  # the function's role must exist: moto checks it
+    result = airflow_local.run_dag("lambda_invoke_function.py", conf={"role_arn": role, "function_name": "t-dag-function"})
+    assert result.succeeded, {t: result.logs.get(t, "")[-800:] for t, st in zip(result.tasks.task, result.tasks.state,
+                                                                             strict=True) if st != "success"}
+    assert set(result.tasks.state) == {"success"} and len(result.tasks) == 4
+    assert result.xcom("invoke_lambda_function")["greeting"] == "Hello from Lambda"
+    assert "t-dag-function got {'run_id': '" in result.logs["invoke_lambda_function"]  # the LogType=Tail lines
+    with pytest.raises(lam.exceptions.ResourceNotFoundException):
+        lam.get_function(FunctionName="t-dag-function")  # the teardown deleted it
