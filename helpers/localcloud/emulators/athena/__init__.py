@@ -1,0 +1,276 @@
+"""Athena queries that run (emulated): StartQueryExecution, GetQueryExecution, GetQueryResults and
+StopQueryExecution answered over the Glue Data Catalog and S3 of the local cloud; moto keeps the rest of Athena
+(workgroups, named queries, data catalogs, ListQueryExecutions).
+
+A query runs in a thread of the gateway process: QUEUED, then RUNNING while `sql.translate` turns its Trino SQL
+into DuckDB's, the catalog tables it reads are copied from moto's S3 (in-process, as `tables.layout` says which
+files) into a scratch folder and defined as DuckDB views, and DuckDB runs it; then SUCCEEDED with the result CSV at
+`<OutputLocation>/<QueryExecutionId>.csv` (the request's location, or the workgroup's), or FAILED with Athena's
+`CODE: line L:C: message` as StateChangeReason and AthenaError. SELECT only: CTAS, INSERT and DDL fail as
+NOT_SUPPORTED rather than pretend.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from helpers.localcloud.emulators.athena import results, sql, tables
+
+_STATE: dict = {}
+FINAL = ("SUCCEEDED", "FAILED", "CANCELLED")
+
+
+@dataclass
+class Run:
+    """What the emulator knows of one execution, beside moto's Execution (which keeps query, context, config)."""
+
+    state: str = "QUEUED"
+    submitted: float = field(default_factory=time.time)
+    started: float | None = None
+    completed: float | None = None
+    reason: str | None = None
+    error_type: int = 1000  # Athena's "User error"; 100 is its internal service error
+    scanned: int = 0
+    result: results.ResultSet | None = None
+    connection: object = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def finish(self, state: str, reason: str | None = None) -> bool:
+        with self.lock:
+            if self.state in FINAL:
+                return False  # stopped meanwhile: a cancellation stands
+            self.state, self.reason, self.completed = state, reason, time.time()
+            return True
+
+
+# --- reading the catalog's data out of moto -----------------------------------------------------------------------
+
+def _glue_table(account: str, region: str, ref: sql.TableRef) -> tuple[dict, list[dict]]:
+    from moto.glue.models import glue_backends
+
+    glue = glue_backends[account][region]
+    database = next((d for name, d in list(glue.databases.items()) if name.lower() == ref.database), None)
+    if database is None:
+        raise sql.QueryFailed("SCHEMA_NOT_FOUND", f"{ref.where()}: Schema '{ref.database}' does not exist")
+    table = next((t for name, t in list(database.tables.items()) if name.lower() == ref.name), None)
+    if table is None:
+        raise sql.QueryFailed("TABLE_NOT_FOUND", f"{ref.where()}: Table '{ref.qualified}' does not exist")
+    return table.as_dict(), [p.as_dict() for p in list(table.partitions.values())]
+
+
+def _copy_objects(account: str, part: tables.Part, folder: Path) -> int:
+    """Copy the readable objects under the part's location into `folder`; returns the bytes copied."""
+    from moto.s3.models import FakeKey, s3_backends
+
+    bucket_name, _, prefix = part.location.removeprefix("s3://").removeprefix("s3a://").partition("/")
+    prefix = prefix.rstrip("/") + "/" if prefix else ""
+    try:
+        bucket = s3_backends[account]["aws"].get_bucket(bucket_name)
+    except Exception:
+        raise sql.QueryFailed("HIVE_FILESYSTEM_ERROR", f"The specified bucket does not exist ({part.location})") from None
+    folder.mkdir(parents=True, exist_ok=True)
+    copied = 0
+    for name in sorted(k for k in list(bucket.keys.keys()) if k.startswith(prefix) and tables.readable(k)):
+        key = bucket.keys.get(name)
+        if not isinstance(key, FakeKey) or not key.size:
+            continue  # a delete marker, or an empty object (no rows)
+        target = folder / f"{len(part.files):05d}_{Path(name).name}"
+        target.write_bytes(key.value)
+        part.files.append(str(target))
+        copied += key.size
+    return copied
+
+
+def _write_output(account: str, location: str, body: bytes) -> None:
+    from moto.s3.models import s3_backends
+
+    bucket, _, key = location.removeprefix("s3://").partition("/")
+    backend = s3_backends[account]["aws"]
+    try:
+        backend.get_bucket(bucket)
+    except Exception:
+        raise sql.QueryFailed("", f"Unable to verify/create output bucket {bucket}") from None
+    backend.put_object(bucket_name=bucket, key_name=key, value=body)
+
+
+# --- running a query --------------------------------------------------------------------------------------------
+
+def _run(account: str, region: str, execution, run: Run) -> None:
+    import duckdb
+
+    with run.lock:
+        if run.state != "QUEUED":
+            return
+        run.state, run.started = "RUNNING", time.time()
+    scratch = Path(_STATE["work_dir"]) / execution.id
+    try:
+        context = execution.context or {}
+        translated = sql.translate(execution.query, context.get("Database"), execution.execution_parameters)
+        connection = duckdb.connect(":memory:", config={"threads": 1})
+        run.connection = connection
+        schemas = set()
+        for index, ref in enumerate(translated.tables):
+            table, partitions = _glue_table(account, region, ref)
+            plan = tables.layout(table, ref, partitions)
+            for number, part in enumerate(plan.parts):
+                run.scanned += _copy_objects(account, part, scratch / f"{index}" / f"{number}")
+            parquet_columns = {}
+            if plan.reader == "parquet":
+                for number, part in enumerate(plan.parts):
+                    if part.files:
+                        described = connection.sql(f"DESCRIBE SELECT * FROM read_parquet({tables._files(part)}, "
+                                                   "union_by_name=true)").fetchall()
+                        parquet_columns[number] = {row[0] for row in described}
+            if ref.database not in schemas:
+                connection.execute(f'CREATE SCHEMA "{ref.database}"')
+                schemas.add(ref.database)
+            connection.execute(f'CREATE VIEW "{ref.database}"."{ref.name}" AS {tables.view_sql(plan, parquet_columns)}')
+        try:
+            relation = connection.sql(translated.sql)
+            answer = results.ResultSet(list(relation.columns), [str(t) for t in relation.types], relation.fetchall())
+        except duckdb.Error as exc:
+            raise sql.engine_error(str(exc), translated) from None
+        location = execution.config.get("OutputLocation") if execution.config else None
+        if run.state == "CANCELLED":
+            return
+        if location:
+            _write_output(account, location, answer.csv())
+        run.result = answer
+        run.finish("SUCCEEDED")
+    except sql.QueryFailed as failed:
+        run.finish("FAILED", failed.reason if failed.code else failed.message)
+    except Exception as exc:  # a fault of the emulator: FAILED, said so, rather than a query stuck RUNNING
+        run.error_type = 100
+        run.finish("FAILED", f"GENERIC_INTERNAL_ERROR: {type(exc).__name__}: {exc} (emulated Athena)")
+    finally:
+        connection, run.connection = run.connection, None
+        if connection is not None:
+            connection.close()
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+# --- the API ----------------------------------------------------------------------------------------------------
+
+def output_location(requested: dict | None, workgroup: dict | None) -> str | None:
+    """Where the result goes: the workgroup's location when it enforces its configuration, else the request's, else
+    the workgroup's."""
+    configuration = (workgroup or {}).get("Configuration") or {}
+    own = (configuration.get("ResultConfiguration") or {}).get("OutputLocation")
+    if configuration.get("EnforceWorkGroupConfiguration") and own:
+        return own
+    return (requested or {}).get("OutputLocation") or own
+
+
+def query_execution(execution, run: Run) -> dict:
+    status = {"State": run.state, "SubmissionDateTime": run.submitted}
+    if run.completed is not None:
+        status["CompletionDateTime"] = run.completed
+    if run.reason:
+        status["StateChangeReason"] = run.reason
+    if run.state == "FAILED":
+        status["AthenaError"] = {"ErrorCategory": 1 if run.error_type == 100 else 2, "ErrorType": run.error_type,
+                                 "Retryable": False, "ErrorMessage": run.reason}
+    end = run.completed or time.time()
+    engine = int(1000 * (end - run.started)) if run.started else 0
+    queued = int(1000 * ((run.started or end) - run.submitted))
+    statement = "DML" if execution.query.lstrip(" (\n\t").upper().startswith(("SELECT", "WITH", "VALUES")) else "DDL"
+    answer = {
+        "QueryExecutionId": execution.id, "Query": execution.query, "StatementType": statement,
+        "ResultConfiguration": execution.config or {},
+        "ResultReuseConfiguration": {"ResultReuseByAgeConfiguration": {"Enabled": False}},
+        "QueryExecutionContext": execution.context or {}, "Status": status,
+        "Statistics": {"EngineExecutionTimeInMillis": engine, "DataScannedInBytes": run.scanned,
+                       "TotalExecutionTimeInMillis": engine + queued, "QueryQueueTimeInMillis": queued,
+                       "ServicePreProcessingTimeInMillis": 0, "QueryPlanningTimeInMillis": 0,
+                       "ServiceProcessingTimeInMillis": 0,
+                       "ResultReuseInformation": {"ReusedPreviousResult": False}},
+        "WorkGroup": execution.workgroup.name if execution.workgroup else "primary",
+        "EngineVersion": {"SelectedEngineVersion": "AUTO", "EffectiveEngineVersion": "Athena engine version 3"},
+    }
+    if statement == "DML":
+        answer["SubstatementType"] = "SELECT"
+    if execution.execution_parameters:
+        answer["ExecutionParameters"] = execution.execution_parameters
+    return answer
+
+
+def apply(work_dir: Path) -> None:
+    """Answer moto's StartQueryExecution, GetQueryExecution, GetQueryResults and StopQueryExecution by running the
+    queries (gateway process only)."""
+    from moto.athena.responses import AthenaResponse
+    from moto.core.exceptions import JsonRESTError
+
+    _STATE["work_dir"] = str(work_dir.resolve())
+    work_dir.mkdir(parents=True, exist_ok=True)
+    if getattr(AthenaResponse, "_workbook_athena", False):
+        return
+
+    def invalid(message: str) -> JsonRESTError:
+        return JsonRESTError("InvalidRequestException", message)
+
+    def found(self, query_id: str):
+        execution = self.athena_backend.executions.get(query_id or "")
+        if execution is None or not hasattr(execution, "workbook_run"):
+            raise invalid(f"QueryExecution {query_id} was not found")
+        return execution
+
+    def start_query_execution(self) -> str:
+        backend = self.athena_backend
+        name = self._get_param("WorkGroup") or "primary"
+        workgroup = backend.get_work_group(name)
+        if workgroup is None:
+            raise invalid(f"WorkGroup {name} is not found.")
+        location = output_location(self._get_param("ResultConfiguration"), workgroup)
+        if not location:
+            raise invalid("No output location provided. An output location is required either through the Workgroup "
+                          "result configuration setting or as an API input.")
+        config = {**(self._get_param("ResultConfiguration") or {}), "OutputLocation": location}
+        query_id = backend.start_query_execution(query=self._get_param("QueryString"),
+                                                 context=self._get_param("QueryExecutionContext"), config=config,
+                                                 workgroup=name,
+                                                 execution_parameters=self._get_param("ExecutionParameters"))
+        execution = backend.executions[query_id]
+        execution.workbook_run = run = Run()
+        threading.Thread(target=_run, args=(self.current_account, self.region, execution, run),
+                         name=f"athena-{query_id[:8]}", daemon=True).start()
+        return json.dumps({"QueryExecutionId": query_id})
+
+    def get_query_execution(self) -> str:
+        execution = found(self, self._get_param("QueryExecutionId"))
+        return json.dumps({"QueryExecution": query_execution(execution, execution.workbook_run)})
+
+    def get_query_results(self) -> str:
+        execution = found(self, self._get_param("QueryExecutionId"))
+        run: Run = execution.workbook_run
+        if run.state == "FAILED":
+            raise invalid(run.reason or "Query failed")
+        if run.state != "SUCCEEDED" or run.result is None:
+            raise invalid(f"Query has not yet finished. Current state: {run.state}")
+        max_results = self._get_int_param("MaxResults")
+        if max_results is not None and not 1 <= max_results <= results.MAX_RESULTS:
+            raise invalid(f"1 validation error detected: Value '{max_results}' at 'maxResults' failed to satisfy "
+                          f"constraint: Member must have value less than or equal to {results.MAX_RESULTS}")
+        try:
+            return json.dumps(run.result.page(self._get_param("NextToken"), max_results))
+        except ValueError:
+            raise invalid("Invalid NextToken") from None
+
+    def stop_query_execution(self) -> str:
+        execution = found(self, self._get_param("QueryExecutionId"))
+        run: Run = execution.workbook_run
+        if run.finish("CANCELLED", "Query cancelled by user"):
+            connection = run.connection
+            if connection is not None:
+                connection.interrupt()
+        return "{}"
+
+    AthenaResponse.start_query_execution = start_query_execution
+    AthenaResponse.get_query_execution = get_query_execution
+    AthenaResponse.get_query_results = get_query_results
+    AthenaResponse.stop_query_execution = stop_query_execution
+    AthenaResponse._workbook_athena = True
