@@ -11,7 +11,7 @@ from decimal import Decimal
 import duckdb
 import pytest
 
-from helpers.localcloud.emulators.athena import results, sql, tables
+from helpers.localcloud.emulators.athena import repair, results, sql, tables
 
 # --- translation ------------------------------------------------------------------------------------------------
 
@@ -160,6 +160,15 @@ def test_files_athena_skips_are_not_readable():
     assert [tables.readable(k) for k in ("t/a.json", "t/_SUCCESS", "t/.hidden", "t/dir/")] == [True, False, False, False]
 
 
+def test_repair_finds_key_value_prefixes_in_the_keys_order_that_the_catalog_lacks():
+    keys = ["t/year=2026/month=01/a.json", "t/year=2026/month=01/b.json", "t/year=2026/month=02/_SUCCESS",
+            "t/month=03/year=2026/c.json", "t/year=2026/d.json", "t/year=2025/month=12/e.json", "other/year=1/month=1/f"]
+    assert repair.missing_partitions("s3://b/t/", ["year", "month"], keys, {("2025", "12")}) == [
+        (("2026", "01"), "s3://b/t/year=2026/month=01/"), (("2026", "02"), "s3://b/t/year=2026/month=02/")]
+    assert repair.target("MSCK REPAIR TABLE `db`.events;", None).qualified == "awsdatacatalog.db.events"
+    assert repair.target("SELECT 1", "db") is None
+
+
 # --- through the local cloud -------------------------------------------------------------------------------------
 
 BUCKET, DB = "tests-athena", "tests_athena"
@@ -243,6 +252,22 @@ def test_unregistered_partitions_and_underscore_files_are_not_read(athena):
     client, _ = athena
     query_id, _ = _query(client, "SELECT dt, count(*) FROM events GROUP BY dt ORDER BY dt")
     assert _rows(client, query_id)[1:] == [["2026-01-01", "2"], ["2026-01-02", "3"]]
+
+
+def test_msck_repair_table_registers_the_partitions_found_in_s3(athena):
+    from helpers.aws import cloud
+
+    client, _ = athena
+    glue = cloud.client("glue")
+    table = glue.get_table(DatabaseName=DB, Name="events")["Table"]
+    glue.create_table(DatabaseName=DB, TableInput={"Name": "clicks", "StorageDescriptor": table["StorageDescriptor"],
+                                                   "PartitionKeys": table["PartitionKeys"]})
+    assert _rows(client, _query(client, "SELECT count(*) FROM clicks")[0]) == [["_col0"], ["0"]]
+    query_id, execution = _query(client, "MSCK REPAIR TABLE clicks")
+    assert (execution["Status"]["State"], execution["StatementType"]) == ("SUCCEEDED", "DDL")
+    assert _rows(client, query_id)[1:] == [[f"Repair: Added partition to metastore clicks:dt={day}"]
+                                           for day in ("2026-01-01", "2026-01-02", "2026-01-03")]
+    assert _rows(client, _query(client, "SELECT count(*) FROM clicks")[0]) == [["_col0"], ["6"]]
 
 
 def test_a_join_of_a_json_table_and_a_csv_table_then_the_result_csv(athena):

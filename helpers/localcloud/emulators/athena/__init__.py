@@ -6,8 +6,8 @@ A query runs in a thread of the gateway process: QUEUED, then RUNNING while `sql
 into DuckDB's, the catalog tables it reads are copied from moto's S3 (in-process, as `tables.layout` says which
 files) into a scratch folder and defined as DuckDB views, and DuckDB runs it; then SUCCEEDED with the result CSV at
 `<OutputLocation>/<QueryExecutionId>.csv` (the request's location, or the workgroup's), or FAILED with Athena's
-`CODE: line L:C: message` as StateChangeReason and AthenaError. SELECT only: CTAS, INSERT and DDL fail as
-NOT_SUPPORTED rather than pretend.
+`CODE: line L:C: message` as StateChangeReason and AthenaError. SELECT, and MSCK REPAIR TABLE (registers the
+`key=value/` partitions found in S3); CTAS, INSERT and other DDL fail as NOT_SUPPORTED rather than pretend.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from helpers.localcloud.emulators.athena import results, sql, tables
+from helpers.localcloud.emulators.athena import repair, results, sql, tables
 
 _STATE: dict = {}
 FINAL = ("SUCCEEDED", "FAILED", "CANCELLED")
@@ -86,6 +86,32 @@ def _copy_objects(account: str, part: tables.Part, folder: Path) -> int:
     return copied
 
 
+def _repair(account: str, region: str, ref: sql.TableRef) -> list[str]:
+    """MSCK REPAIR TABLE: add the table's unregistered `key=value/` partitions; returns Athena's lines for them."""
+    from moto.glue.models import glue_backends
+    from moto.s3.models import s3_backends
+
+    table, partitions = _glue_table(account, region, ref)
+    storage = table.get("StorageDescriptor") or {}
+    keys = [k["Name"].lower() for k in table.get("PartitionKeys") or []]
+    if not keys:
+        raise sql.QueryFailed("NOT_SUPPORTED", f"Table {ref.name} is not partitioned")
+    bucket = (storage.get("Location") or "").removeprefix("s3://").partition("/")[0]
+    try:
+        names = list(s3_backends[account]["aws"].get_bucket(bucket).keys.keys())
+    except Exception:
+        raise sql.QueryFailed("HIVE_FILESYSTEM_ERROR", f"The specified bucket does not exist ({bucket})") from None
+    known = {tuple(p.get("Values") or []) for p in partitions}
+    glue = glue_backends[account][region]
+    lines = []
+    for values, location in repair.missing_partitions(storage.get("Location") or "", keys, names, known):
+        glue.create_partition(table["DatabaseName"], table["Name"],
+                              {"Values": list(values), "StorageDescriptor": {**storage, "Location": location}})
+        spec = "/".join(f"{k}={v}" for k, v in zip(keys, values, strict=True))
+        lines.append(f"Repair: Added partition to metastore {ref.name}:{spec}")
+    return lines
+
+
 def _write_output(account: str, location: str, body: bytes) -> None:
     from moto.s3.models import s3_backends
 
@@ -110,6 +136,11 @@ def _run(account: str, region: str, execution, run: Run) -> None:
     scratch = Path(_STATE["work_dir"]) / execution.id
     try:
         context = execution.context or {}
+        if (target := repair.target(execution.query, context.get("Database"))) is not None:
+            lines = _repair(account, region, target)
+            run.result = results.ResultSet(["result"], ["VARCHAR"], [(line,) for line in lines])
+            run.finish("SUCCEEDED")
+            return
         translated = sql.translate(execution.query, context.get("Database"), execution.execution_parameters)
         connection = duckdb.connect(":memory:", config={"threads": 1})
         run.connection = connection
@@ -123,7 +154,7 @@ def _run(account: str, region: str, execution, run: Run) -> None:
             if plan.reader == "parquet":
                 for number, part in enumerate(plan.parts):
                     if part.files:
-                        described = connection.sql(f"DESCRIBE SELECT * FROM read_parquet({tables._files(part)}, "
+                        described = connection.sql(f"DESCRIBE SELECT * FROM read_parquet({tables.file_list(part)}, "
                                                    "union_by_name=true)").fetchall()
                         parquet_columns[number] = {row[0] for row in described}
             if ref.database not in schemas:

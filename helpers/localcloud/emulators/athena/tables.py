@@ -5,7 +5,7 @@ The format comes from the table's SerDe and InputFormat: JSON lines (OpenX or Hi
 OpenCSVSerde (quoted fields) and Parquet (columns matched by name; a column the file lacks is NULL).
 `skip.header.line.count` skips header lines. A partitioned table reads the partitions registered in the catalog,
 each from its own location, with the partition values as columns (as Athena does: an unregistered `key=value`
-prefix is not read until the partition is added). Files whose names start with `_` or `.` are skipped, as Athena
+prefix is not read until the partition is added, e.g. by MSCK REPAIR TABLE). Files whose names start with `_` or `.` are skipped, as Athena
 skips them.
 """
 
@@ -101,7 +101,7 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _files(part: Part) -> str:
+def file_list(part: Part) -> str:
     return "[" + ", ".join(_literal(f) for f in part.files) + "]"
 
 
@@ -109,10 +109,10 @@ def _part_select(layout: TableLayout, part: Part, parquet_columns: set[str] | No
     typed = [(name, duckdb_type(kind)) for name, kind in layout.columns]
     if layout.reader == "json":
         spec = "{" + ", ".join(f"{_literal(n)}: {_literal(t)}" for n, t in typed) + "}"
-        source = f"read_json({_files(part)}, format='newline_delimited', columns={spec})"
+        source = f"read_json({file_list(part)}, format='newline_delimited', columns={spec})"
         values = [_quote(n) for n, _ in typed]
     elif layout.reader == "parquet":
-        source = f"read_parquet({_files(part)}, union_by_name=true)"
+        source = f"read_parquet({file_list(part)}, union_by_name=true)"
         present = {c.lower(): c for c in parquet_columns or set()}
         values = [f"CAST({_quote(present[n])} AS {t})" if n in present else f"CAST(NULL AS {t})" for n, t in typed]
     else:
@@ -120,7 +120,7 @@ def _part_select(layout: TableLayout, part: Part, parquet_columns: set[str] | No
         quote = options.get("quote", "") if layout.reader == "opencsv" else ""
         escape = options.get("escape", "") if layout.reader == "opencsv" else ""
         spec = "{" + ", ".join(f"{_literal(f'c{i}')}: 'VARCHAR'" for i in range(len(typed))) + "}"
-        source = (f"read_csv({_files(part)}, delim={_literal(options['delim'])}, quote={_literal(quote)}, "
+        source = (f"read_csv({file_list(part)}, delim={_literal(options['delim'])}, quote={_literal(quote)}, "
                   f"escape={_literal(escape)}, header=false, skip={int(options.get('skip', 0))}, columns={spec}, "
                   "auto_detect=false, null_padding=true, strict_mode=false)")
         # Hive's text SerDes give NULL for `\N` and for a value that does not parse as the column's type.
