@@ -126,6 +126,27 @@ def _write_output(account: str, location: str, body: bytes) -> None:
 
 # --- running a query --------------------------------------------------------------------------------------------
 
+def _define_tables(account: str, region: str, connection, refs: list[sql.TableRef], scratch: Path, run: Run) -> None:
+    """Copy each table's files and define it as a DuckDB view named `"database"."table"`."""
+    schemas = set()
+    for index, ref in enumerate(refs):
+        table, partitions = _glue_table(account, region, ref)
+        plan = tables.layout(table, ref, partitions)
+        for number, part in enumerate(plan.parts):
+            run.scanned += _copy_objects(account, part, scratch / f"{index}" / f"{number}")
+        parquet_columns = {}
+        if plan.reader == "parquet":
+            for number, part in enumerate(plan.parts):
+                if part.files:
+                    described = connection.sql(f"DESCRIBE SELECT * FROM read_parquet({tables.file_list(part)}, "
+                                               "union_by_name=true)").fetchall()
+                    parquet_columns[number] = {row[0] for row in described}
+        if ref.database not in schemas:
+            connection.execute(f'CREATE SCHEMA "{ref.database}"')
+            schemas.add(ref.database)
+        connection.execute(f'CREATE VIEW "{ref.database}"."{ref.name}" AS {tables.view_sql(plan, parquet_columns)}')
+
+
 def _run(account: str, region: str, execution, run: Run) -> None:
     import duckdb
 
@@ -144,23 +165,10 @@ def _run(account: str, region: str, execution, run: Run) -> None:
         translated = sql.translate(execution.query, context.get("Database"), execution.execution_parameters)
         connection = duckdb.connect(":memory:", config={"threads": 1})
         run.connection = connection
-        schemas = set()
-        for index, ref in enumerate(translated.tables):
-            table, partitions = _glue_table(account, region, ref)
-            plan = tables.layout(table, ref, partitions)
-            for number, part in enumerate(plan.parts):
-                run.scanned += _copy_objects(account, part, scratch / f"{index}" / f"{number}")
-            parquet_columns = {}
-            if plan.reader == "parquet":
-                for number, part in enumerate(plan.parts):
-                    if part.files:
-                        described = connection.sql(f"DESCRIBE SELECT * FROM read_parquet({tables.file_list(part)}, "
-                                                   "union_by_name=true)").fetchall()
-                        parquet_columns[number] = {row[0] for row in described}
-            if ref.database not in schemas:
-                connection.execute(f'CREATE SCHEMA "{ref.database}"')
-                schemas.add(ref.database)
-            connection.execute(f'CREATE VIEW "{ref.database}"."{ref.name}" AS {tables.view_sql(plan, parquet_columns)}')
+        try:
+            _define_tables(account, region, connection, translated.tables, scratch, run)
+        except duckdb.Error as exc:  # a file that its table's format cannot read
+            raise sql.QueryFailed("HIVE_BAD_DATA", f"{str(exc).splitlines()[0]} (emulated by DuckDB)") from None
         try:
             relation = connection.sql(translated.sql)
             answer = results.ResultSet(list(relation.columns), [str(t) for t in relation.types], relation.fetchall())

@@ -132,7 +132,8 @@ def _name_columns(select: exp.Expression) -> None:
 
 
 def translate(query: str, database: str | None, parameters: list[str] | None = None) -> Translated:
-    """DuckDB's SQL for an Athena query run with `database` as the context's database. Catalog tables keep their
+    """DuckDB's SQL for an Athena query run with `database` as the context's database (Athena's `default` when
+    none is given). Catalog tables keep their
     `database.table` names: the runner defines them as views of the same names."""
     statement = parse(query)
     _refuse_unsupported(statement)
@@ -149,11 +150,7 @@ def translate(query: str, database: str | None, parameters: list[str] | None = N
         if catalog and catalog != CATALOG:
             line, col = _position(query, _first_identifier(table))
             raise QueryFailed("CATALOG_NOT_FOUND", f"line {line}:{col}: Catalog '{catalog}' does not exist")
-        if not db and not database:
-            raise QueryFailed("SCHEMA_NOT_FOUND", f"line {_position(query, table.this)[0]}:"
-                                                  f"{_position(query, table.this)[1]}: Schema must be specified "
-                                                  "when session schema is not set")
-        ref = TableRef(db or database.lower(), name, *_position(query, _first_identifier(table)))
+        ref = TableRef(db or (database or "default").lower(), name, *_position(query, _first_identifier(table)))
         # The runner's DuckDB has each Glue database as a schema of its default catalog.
         table.set("catalog", None)
         table.set("db", exp.to_identifier(ref.database, quoted=True))
