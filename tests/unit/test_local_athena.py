@@ -317,6 +317,25 @@ def test_a_missing_table_or_database(athena):
     assert execution["Status"]["StateChangeReason"] == "SCHEMA_NOT_FOUND: line 2:3: Schema 'nodb' does not exist"
 
 
+def test_the_workgroups_output_location_serves_when_the_request_names_none(athena):
+    client, s3 = athena
+    client.create_work_group(Name="tests-athena-wg", Configuration={
+        "ResultConfiguration": {"OutputLocation": f"s3://{BUCKET}/wg-results"}, "EnforceWorkGroupConfiguration": False})
+    query_id, execution = _query(client, "SELECT 1 AS one", WorkGroup="tests-athena-wg", ResultConfiguration={})
+    assert execution["WorkGroup"] == "tests-athena-wg"
+    assert s3.get_object(Bucket=BUCKET, Key=f"wg-results/{query_id}.csv")["Body"].read() == b'"one"\n"1"\n'
+
+
+def test_an_enforcing_workgroup_overrides_the_requests_location():
+    from helpers.localcloud.emulators.athena import output_location
+
+    workgroup = {"Configuration": {"ResultConfiguration": {"OutputLocation": "s3://wg/"}}}
+    assert output_location({"OutputLocation": "s3://mine/"}, workgroup) == "s3://mine/"
+    workgroup["Configuration"]["EnforceWorkGroupConfiguration"] = True
+    assert output_location({"OutputLocation": "s3://mine/"}, workgroup) == "s3://wg/"
+    assert output_location(None, {"Configuration": {}}) is None
+
+
 def test_no_output_location_is_refused_at_start(athena):
     client, _ = athena
     with pytest.raises(client.exceptions.InvalidRequestException, match="No output location provided"):

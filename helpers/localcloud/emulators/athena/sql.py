@@ -102,7 +102,8 @@ def _refuse_unsupported(statement: exp.Expression) -> None:
 
 
 def _bind_parameters(statement: exp.Expression, parameters: list[str]) -> exp.Expression:
-    placeholders = [p for p in statement.find_all(exp.Placeholder) if not p.name]
+    # `?` (no name), in reading order: depth first, left to right.
+    placeholders = [p for p in statement.find_all(exp.Placeholder, bfs=False) if p.this is None]
     if len(placeholders) != len(parameters):
         raise QueryFailed("INVALID_PARAMETER_USAGE", f"line 1:1: Incorrect number of parameters: expected "
                                                      f"{len(placeholders)} but found {len(parameters)}")
@@ -162,6 +163,7 @@ def translate(query: str, database: str | None, parameters: list[str] | None = N
     for func in statement.find_all(exp.Anonymous):
         functions.setdefault(func.name.lower(), _position(query, func))
     _name_columns(statement)
+    tables.sort(key=lambda t: (t.line, t.column))  # in reading order: the first missing one is the one Athena names
     return Translated(statement.sql(dialect="duckdb"), tables, functions)
 
 
