@@ -134,17 +134,14 @@ def _define_tables(account: str, region: str, connection, refs: list[sql.TableRe
         plan = tables.layout(table, ref, partitions)
         for number, part in enumerate(plan.parts):
             run.scanned += _copy_objects(account, part, scratch / f"{index}" / f"{number}")
-        parquet_columns = {}
-        if plan.reader == "parquet":
-            for number, part in enumerate(plan.parts):
-                if part.files:
-                    described = connection.sql(f"DESCRIBE SELECT * FROM read_parquet({tables.file_list(part)}, "
-                                               "union_by_name=true)").fetchall()
-                    parquet_columns[number] = {row[0] for row in described}
+        present = {}
+        for number, part in enumerate(plan.parts):
+            if part.files and (query := tables.present_columns_sql(plan, part)):
+                present[number] = {row[0] for row in connection.sql(query).fetchall()}
         if ref.database not in schemas:
             connection.execute(f'CREATE SCHEMA "{ref.database}"')
             schemas.add(ref.database)
-        connection.execute(f'CREATE VIEW "{ref.database}"."{ref.name}" AS {tables.view_sql(plan, parquet_columns)}')
+        connection.execute(f'CREATE VIEW "{ref.database}"."{ref.name}" AS {tables.view_sql(plan, present)}')
 
 
 def _run(account: str, region: str, execution, run: Run) -> None:

@@ -105,15 +105,17 @@ def file_list(part: Part) -> str:
     return "[" + ", ".join(_literal(f) for f in part.files) + "]"
 
 
-def _part_select(layout: TableLayout, part: Part, parquet_columns: set[str] | None) -> str:
+def _part_select(layout: TableLayout, part: Part, present_columns: set[str] | None) -> str:
     typed = [(name, duckdb_type(kind)) for name, kind in layout.columns]
+    # The names the files use, matched to the catalog's lower-cased ones without regard to case, as the SerDes do.
+    present = {c.lower(): c for c in present_columns or set()}
     if layout.reader == "json":
-        spec = "{" + ", ".join(f"{_literal(n)}: {_literal(t)}" for n, t in typed) + "}"
+        keys = [(present.get(n, n), t) for n, t in typed]
+        spec = "{" + ", ".join(f"{_literal(k)}: {_literal(t)}" for k, t in keys) + "}"
         source = f"read_json({file_list(part)}, format='newline_delimited', columns={spec})"
-        values = [_quote(n) for n, _ in typed]
+        values = [_quote(k) for k, _ in keys]
     elif layout.reader == "parquet":
         source = f"read_parquet({file_list(part)}, union_by_name=true)"
-        present = {c.lower(): c for c in parquet_columns or set()}
         values = [f"CAST({_quote(present[n])} AS {t})" if n in present else f"CAST(NULL AS {t})" for n, t in typed]
     else:
         options = layout.options
@@ -133,9 +135,20 @@ def _part_select(layout: TableLayout, part: Part, parquet_columns: set[str] | No
     return f"SELECT {selected} FROM {source}"
 
 
-def view_sql(layout: TableLayout, parquet_columns: dict[int, set[str]] | None = None) -> str:
-    """The SELECT a view of the table runs: the union of its parts' files (no rows when there are none)."""
-    selects = [_part_select(layout, part, (parquet_columns or {}).get(i))
+def present_columns_sql(layout: TableLayout, part: Part) -> str | None:
+    """A query for the column (Parquet) or key (JSON) names the part's files hold, one a row; None for text."""
+    if layout.reader == "parquet":
+        return f"SELECT column_name FROM (DESCRIBE SELECT * FROM read_parquet({file_list(part)}, union_by_name=true))"
+    if layout.reader == "json":
+        return (f"SELECT DISTINCT unnest(json_keys(json)) FROM read_json_objects({file_list(part)}, "
+                "format='newline_delimited') WHERE json_type(json) = 'OBJECT'")
+    return None
+
+
+def view_sql(layout: TableLayout, present_columns: dict[int, set[str]] | None = None) -> str:
+    """The SELECT a view of the table runs: the union of its parts' files (no rows when there are none).
+    `present_columns` holds, per part number, what `present_columns_sql` found."""
+    selects = [_part_select(layout, part, (present_columns or {}).get(i))
                for i, part in enumerate(layout.parts) if part.files]
     if selects:
         return "\nUNION ALL\n".join(selects)
