@@ -68,6 +68,30 @@ def test_a_cancelled_run_stays_cancelled_when_its_engine_finishes_later():
     assert (run.state, run.reason) == ("CANCELLED", "Query cancelled by user")
 
 
+def test_stopping_interrupts_the_engine(tmp_path, monkeypatch):
+    import threading
+    from types import SimpleNamespace
+
+    import helpers.localcloud.emulators.athena as athena_emulator
+
+    monkeypatch.setitem(athena_emulator._STATE, "work_dir", str(tmp_path))
+    numbers = "UNNEST(sequence(1, 5000)) AS {0}({0})"
+    query = f"SELECT count(*) FROM {numbers.format('a')} CROSS JOIN {numbers.format('b')} CROSS JOIN {numbers.format('c')}"
+    execution = SimpleNamespace(id="q1", query=query, context={}, config={}, execution_parameters=None)
+    run = athena_emulator.Run()
+    worker = threading.Thread(target=athena_emulator._run, args=("123456789012", "us-east-1", execution, run))
+    worker.start()
+    deadline = time.monotonic() + 10
+    while run.connection is None:
+        assert time.monotonic() < deadline and worker.is_alive(), "the engine did not start"
+        time.sleep(0.01)
+    time.sleep(0.2)
+    assert run.finish("CANCELLED", "Query cancelled by user")
+    run.connection.interrupt()  # what StopQueryExecution does
+    worker.join(timeout=5)
+    assert not worker.is_alive() and run.state == "CANCELLED" and run.result is None
+
+
 # --- results ----------------------------------------------------------------------------------------------------
 
 
@@ -340,6 +364,21 @@ def test_an_enforcing_workgroup_overrides_the_requests_location():
     workgroup["Configuration"]["EnforceWorkGroupConfiguration"] = True
     assert output_location({"OutputLocation": "s3://mine/"}, workgroup) == "s3://wg/"
     assert output_location(None, {"Configuration": {}}) is None
+
+
+def test_stop_query_execution_cancels_a_running_query(athena):
+    client, _ = athena
+    numbers = "UNNEST(sequence(1, 5000)) AS {0}({0})"
+    query = f"SELECT count(*) FROM {numbers.format('a')} CROSS JOIN {numbers.format('b')} CROSS JOIN {numbers.format('c')}"
+    query_id = client.start_query_execution(QueryString=query, ResultConfiguration={
+        "OutputLocation": f"s3://{BUCKET}/results/"})["QueryExecutionId"]
+    time.sleep(0.3)
+    client.stop_query_execution(QueryExecutionId=query_id)
+    status = client.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]["Status"]
+    assert (status["State"], status["StateChangeReason"]) == ("CANCELLED", "Query cancelled by user")
+    assert "CompletionDateTime" in status
+    with pytest.raises(client.exceptions.InvalidRequestException, match="Current state: CANCELLED"):
+        client.get_query_results(QueryExecutionId=query_id)
 
 
 def test_no_output_location_is_refused_at_start(athena):
