@@ -278,6 +278,12 @@ def test_group_by_with_a_where_on_the_partition_column(athena):
     assert [(c["Name"], c["Type"]) for c in info] == [("kind", "varchar"), ("n", "bigint"), ("_col2", "double")]
 
 
+def test_integers_divide_as_in_trino(athena):
+    client, _ = athena
+    query_id, _ = _query(client, "SELECT 7 / 2, -7 / 2, 7 / 2.0")
+    assert _rows(client, query_id)[1] == ["3", "-3", "3.5"]
+
+
 def test_unregistered_partitions_and_underscore_files_are_not_read(athena):
     client, _ = athena
     query_id, _ = _query(client, "SELECT dt, count(*) FROM events GROUP BY dt ORDER BY dt")

@@ -160,7 +160,8 @@ def _run(account: str, region: str, execution, run: Run) -> None:
             run.finish("SUCCEEDED")
             return
         translated = sql.translate(execution.query, context.get("Database"), execution.execution_parameters)
-        connection = duckdb.connect(":memory:", config={"threads": 1})
+        # Trino divides integers as integers (7 / 2 = 3); DuckDB's `/` would give 3.5.
+        connection = duckdb.connect(":memory:", config={"threads": 1, "integer_division": True})
         run.connection = connection
         try:
             _define_tables(account, region, connection, translated.tables, scratch, run)
