@@ -169,6 +169,17 @@ def test_a_text_table_skips_its_header_and_reads_bad_values_and_backslash_n_as_n
     assert duckdb.sql(tables.view_sql(plan)).fetchall() == [(1, "ada"), (None, '"grace"'), (3, None)]
 
 
+def test_an_opencsv_table_reads_quoted_fields_with_the_separator_inside(tmp_path):
+    path = tmp_path / "people.csv"
+    path.write_text('"name","city"\n"Lovelace, Ada","London"\n"Hopper","New York"\n')
+    table = _table("org.apache.hadoop.hive.serde2.OpenCSVSerde", [("name", "string"), ("city", "string")],
+                   **{"skip.header.line.count": "1"})
+    plan = tables.layout(table, REF, [])
+    assert plan.reader == "opencsv"
+    plan.parts[0].files.append(str(path))
+    assert duckdb.sql(tables.view_sql(plan)).fetchall() == [("Lovelace, Ada", "London"), ("Hopper", "New York")]
+
+
 def test_a_parquet_table_matches_columns_by_name_and_a_missing_one_is_null(tmp_path):
     path = tmp_path / "m.parquet"
     duckdb.sql(f"COPY (SELECT 2.5 AS Score, 7 AS user_id) TO '{path}' (FORMAT parquet)")
@@ -276,6 +287,16 @@ def test_group_by_with_a_where_on_the_partition_column(athena):
     assert _rows(client, query_id) == [["kind", "n", "_col2"], ["buy", "1", "20.0"], ["view", "2", "2.5"]]
     info = client.get_query_results(QueryExecutionId=query_id)["ResultSet"]["ResultSetMetadata"]["ColumnInfo"]
     assert [(c["Name"], c["Type"]) for c in info] == [("kind", "varchar"), ("n", "bigint"), ("_col2", "double")]
+
+
+def test_boolean_date_and_timestamp_columns_have_athenas_types_and_text(athena):
+    client, _ = athena
+    query_id, _ = _query(client, "SELECT true AS ok, DATE '2026-01-02' AS day, "
+                                 "TIMESTAMP '2026-01-02 03:04:05.123' AS at, CAST(NULL AS varchar) AS nothing")
+    answer = client.get_query_results(QueryExecutionId=query_id)["ResultSet"]
+    assert [c["Type"] for c in answer["ResultSetMetadata"]["ColumnInfo"]] == ["boolean", "date", "timestamp", "varchar"]
+    assert answer["Rows"][1]["Data"] == [{"VarCharValue": "true"}, {"VarCharValue": "2026-01-02"},
+                                         {"VarCharValue": "2026-01-02 03:04:05.123"}, {}]
 
 
 def test_integers_divide_as_in_trino(athena):

@@ -12,9 +12,10 @@ SigV4 credential scope) -> WSGI app, and unsigned path prefix -> WSGI app (e.g. 
 - `logs_queries`: CloudWatch Logs Insights StartQuery/GetQueryResults over moto's log events, evaluated by
   `logs_insights` (a subset of the query language: fields, filter, parse, stats, sort, limit, display).
 - `athena`: Athena queries that run: StartQueryExecution/GetQueryExecution/GetQueryResults/StopQueryExecution over
-  the Glue Data Catalog's tables and their S3 data, Trino SQL translated by sqlglot and run by DuckDB, result CSV
-  written to the output location (moto's Athena serves the rest: workgroups, named queries; signing name `athena`
-  stays with moto, whose responses are patched in-process).
+  the Glue Data Catalog's tables and their S3 data (JSON, CSV/text, Parquet; registered partitions), Trino SQL
+  translated by sqlglot and run by DuckDB, result CSV written to the output location; SELECT and MSCK REPAIR TABLE
+  only (CTAS, INSERT, other DDL fail as NOT_SUPPORTED). moto's Athena serves the rest (workgroups, named queries):
+  signing name `athena` stays routed to moto, whose Athena responses are patched in-process.
 - `iam_simulator`: IAM's SimulatePrincipalPolicy, served by moto's IAM (what may this role do?).
 - `iam_policy`: IAM policy evaluation (identity and trust policies), shared by the simulator, federation and enforcement.
 - `web_identity`: STS AssumeRoleWithWebIdentity that checks the OIDC token (signature against the issuer's JWKS,
