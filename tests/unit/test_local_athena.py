@@ -408,6 +408,14 @@ def test_stop_query_execution_cancels_a_running_query(athena):
         client.get_query_results(QueryExecutionId=query_id)
 
 
+def test_batch_get_query_execution_answers_known_ids_and_lists_unknown_ones(athena):
+    client, _ = athena
+    query_id, _ = _query(client, "SELECT 1")
+    answer = client.batch_get_query_execution(QueryExecutionIds=[query_id, "no-such-id"])
+    assert [e["Status"]["State"] for e in answer["QueryExecutions"]] == ["SUCCEEDED"]
+    assert [u["QueryExecutionId"] for u in answer["UnprocessedQueryExecutionIds"]] == ["no-such-id"]
+
+
 def test_no_output_location_is_refused_at_start(athena):
     client, _ = athena
     with pytest.raises(client.exceptions.InvalidRequestException, match="No output location provided"):

@@ -1,5 +1,5 @@
-"""Athena queries that run (emulated): StartQueryExecution, GetQueryExecution, GetQueryResults and
-StopQueryExecution answered over the Glue Data Catalog and S3 of the local cloud; moto keeps the rest of Athena
+"""Athena queries that run (emulated): StartQueryExecution, GetQueryExecution, BatchGetQueryExecution,
+GetQueryResults and StopQueryExecution answered over the Glue Data Catalog and S3 of the local cloud; moto keeps the rest of Athena
 (workgroups, named queries, data catalogs, ListQueryExecutions).
 
 A query runs in a thread of the gateway process: QUEUED, then RUNNING while `sql.translate` turns its Trino SQL
@@ -281,6 +281,17 @@ def apply(work_dir: Path) -> None:
         execution = found(self, self._get_param("QueryExecutionId"))
         return json.dumps({"QueryExecution": query_execution(execution, execution.workbook_run)})
 
+    def batch_get_query_execution(self) -> str:
+        executions, unprocessed = [], []
+        for query_id in self._get_param("QueryExecutionIds") or []:
+            execution = self.athena_backend.executions.get(query_id)
+            if execution is None or not hasattr(execution, "workbook_run"):
+                unprocessed.append({"QueryExecutionId": query_id, "ErrorCode": "INVALID_INPUT",
+                                    "ErrorMessage": f"QueryExecution {query_id} was not found"})
+            else:
+                executions.append(query_execution(execution, execution.workbook_run))
+        return json.dumps({"QueryExecutions": executions, "UnprocessedQueryExecutionIds": unprocessed})
+
     def get_query_results(self) -> str:
         execution = found(self, self._get_param("QueryExecutionId"))
         run: Run = execution.workbook_run
@@ -308,6 +319,7 @@ def apply(work_dir: Path) -> None:
 
     AthenaResponse.start_query_execution = start_query_execution
     AthenaResponse.get_query_execution = get_query_execution
+    AthenaResponse.batch_get_query_execution = batch_get_query_execution
     AthenaResponse.get_query_results = get_query_results
     AthenaResponse.stop_query_execution = stop_query_execution
     AthenaResponse._workbook_athena = True
