@@ -75,7 +75,7 @@ def test_stopping_interrupts_the_engine(tmp_path, monkeypatch):
     import helpers.localcloud.emulators.athena as athena_emulator
 
     monkeypatch.setitem(athena_emulator._STATE, "work_dir", str(tmp_path))
-    numbers = "UNNEST(sequence(1, 5000)) AS {0}({0})"
+    numbers = "UNNEST(sequence(1, 3000)) AS {0}({0})"
     query = f"SELECT count(*) FROM {numbers.format('a')} CROSS JOIN {numbers.format('b')} CROSS JOIN {numbers.format('c')}"
     execution = SimpleNamespace(id="q1", query=query, context={}, config={}, execution_parameters=None)
     run = athena_emulator.Run()
@@ -395,7 +395,7 @@ def test_an_enforcing_workgroup_overrides_the_requests_location():
 
 def test_stop_query_execution_cancels_a_running_query(athena):
     client, _ = athena
-    numbers = "UNNEST(sequence(1, 5000)) AS {0}({0})"
+    numbers = "UNNEST(sequence(1, 3000)) AS {0}({0})"
     query = f"SELECT count(*) FROM {numbers.format('a')} CROSS JOIN {numbers.format('b')} CROSS JOIN {numbers.format('c')}"
     query_id = client.start_query_execution(QueryString=query, ResultConfiguration={
         "OutputLocation": f"s3://{BUCKET}/results/"})["QueryExecutionId"]

@@ -162,13 +162,19 @@ def _run(account: str, region: str, execution, run: Run) -> None:
         translated = sql.translate(execution.query, context.get("Database"), execution.execution_parameters)
         # Trino divides integers as integers (7 / 2 = 3); DuckDB's `/` would give 3.5.
         connection = duckdb.connect(":memory:", config={"threads": 1, "integer_division": True})
-        run.connection = connection
+        with run.lock:
+            if run.state == "CANCELLED":
+                connection.close()
+                return
+            run.connection = connection  # from now on StopQueryExecution interrupts it
         try:
             _define_tables(account, region, connection, translated.tables, scratch, run)
         except duckdb.Error as exc:  # a file that its table's format cannot read
             raise sql.QueryFailed("HIVE_BAD_DATA", f"{str(exc).splitlines()[0]} (emulated by DuckDB)") from None
         try:
             relation = connection.sql(translated.sql)
+            if run.state == "CANCELLED":  # stopped while the tables were being defined: an interrupt came too early
+                return
             answer = results.ResultSet(list(relation.columns), [str(t) for t in relation.types], relation.fetchall())
         except duckdb.Error as exc:
             raise sql.engine_error(str(exc), translated) from None
