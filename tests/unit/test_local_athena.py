@@ -60,7 +60,7 @@ def test_duckdb_errors_become_athenas_function_and_column_errors():
 
 
 def test_a_cancelled_run_stays_cancelled_when_its_engine_finishes_later():
-    from helpers.localcloud.emulators.athena import Run
+    from helpers.localcloud.emulators.athena.runner import Run
 
     run = Run()
     assert run.finish("CANCELLED", "Query cancelled by user")
@@ -72,14 +72,14 @@ def test_stopping_interrupts_the_engine(tmp_path, monkeypatch):
     import threading
     from types import SimpleNamespace
 
-    import helpers.localcloud.emulators.athena as athena_emulator
+    from helpers.localcloud.emulators.athena import runner
 
-    monkeypatch.setitem(athena_emulator._STATE, "work_dir", str(tmp_path))
+    monkeypatch.setitem(runner.STATE, "work_dir", str(tmp_path))
     numbers = "UNNEST(sequence(1, 3000)) AS {0}({0})"
     query = f"SELECT count(*) FROM {numbers.format('a')} CROSS JOIN {numbers.format('b')} CROSS JOIN {numbers.format('c')}"
     execution = SimpleNamespace(id="q1", query=query, context={}, config={}, execution_parameters=None)
-    run = athena_emulator.Run()
-    worker = threading.Thread(target=athena_emulator._run, args=("123456789012", "us-east-1", execution, run))
+    run = runner.Run()
+    worker = threading.Thread(target=runner.run_query, args=("123456789012", "us-east-1", execution, run))
     worker.start()
     deadline = time.monotonic() + 10
     while run.connection is None:
