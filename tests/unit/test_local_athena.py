@@ -55,8 +55,13 @@ def test_duckdb_errors_become_athenas_function_and_column_errors():
     translated = sql.translate("SELECT\n  no_such_fn(kind) FROM t", "db")
     message = "Catalog Error: Scalar Function with name no_such_fn does not exist!\nDid you mean..."
     assert sql.engine_error(message, translated).reason == "FUNCTION_NOT_FOUND: line 2:3: Function 'no_such_fn' not registered"
-    assert sql.engine_error('Binder Error: Referenced column "nope" not found in FROM clause!', translated).code == \
-        "COLUMN_NOT_FOUND"
+    translated = sql.translate("SELECT kind,\n       nope FROM t", "db")
+    assert sql.engine_error('Binder Error: Referenced column "nope" not found in FROM clause!', translated).reason == (
+        "COLUMN_NOT_FOUND: line 2:8: Column 'nope' cannot be resolved or requester is not authorized to access "
+        "requested resources")
+    translated = sql.translate("SELECT e.nope FROM t e", "db")
+    assert sql.engine_error('Binder Error: Table "e" does not have a column named "nope"', translated).reason.startswith(
+        "COLUMN_NOT_FOUND: line 1:8: Column 'nope' cannot be resolved")
 
 
 def test_a_cancelled_run_stays_cancelled_when_its_engine_finishes_later():

@@ -48,6 +48,7 @@ class Translated:
     sql: str
     tables: list[TableRef] = field(default_factory=list)
     functions: dict[str, tuple[int, int]] = field(default_factory=dict)  # lower-cased name -> first position
+    columns: dict[str, tuple[int, int]] = field(default_factory=dict)  # likewise, for column references
 
 
 def _position(query: str, node: exp.Expression) -> tuple[int, int]:
@@ -162,13 +163,19 @@ def translate(query: str, database: str | None, parameters: list[str] | None = N
     functions = {}
     for func in statement.find_all(exp.Anonymous):
         functions.setdefault(func.name.lower(), _position(query, func))
+    columns = {}
+    for column in statement.find_all(exp.Column):
+        if column.name:
+            # Trino points at the start of the reference, its qualifier when it has one.
+            first = next((column.args[k] for k in ("catalog", "db", "table") if column.args.get(k)), column.this)
+            columns.setdefault(column.name.lower(), _position(query, first))
     _name_columns(statement)
     tables.sort(key=lambda t: (t.line, t.column))  # in reading order: the first missing one is the one Athena names
-    return Translated(statement.sql(dialect="duckdb"), tables, functions)
+    return Translated(statement.sql(dialect="duckdb"), tables, functions, columns)
 
 
 _FUNCTION = re.compile(r"(?:Scalar|Aggregate|Table) Function with name \"?(\w+)\"? does not exist", re.I)
-_COLUMN = re.compile(r"Referenced column \"?([^\"\s]+)\"? not found", re.I)
+_COLUMN = re.compile(r"Referenced column \"?([^\"\s]+)\"? not found|does not have a column named \"([^\"]+)\"", re.I)
 
 
 def engine_error(message: str, translated: Translated) -> QueryFailed:
@@ -179,7 +186,9 @@ def engine_error(message: str, translated: Translated) -> QueryFailed:
         line, col = translated.functions.get(name, (1, 1))
         return QueryFailed("FUNCTION_NOT_FOUND", f"line {line}:{col}: Function '{name}' not registered")
     if match := _COLUMN.search(message):
-        return QueryFailed("COLUMN_NOT_FOUND", f"line 1:8: Column '{match.group(1)}' cannot be resolved or requester "
+        name = (match.group(1) or match.group(2)).split(".")[-1].lower()
+        line, col = translated.columns.get(name, (1, 1))
+        return QueryFailed("COLUMN_NOT_FOUND", f"line {line}:{col}: Column '{name}' cannot be resolved or requester "
                                                "is not authorized to access requested resources")
     if "Conversion Error" in message or "Invalid Input Error" in message:
         return QueryFailed("INVALID_CAST_ARGUMENT", f"{first_line} (emulated by DuckDB)")
