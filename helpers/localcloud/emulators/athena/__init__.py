@@ -43,7 +43,8 @@ def query_execution(execution, run: Run) -> dict:
     end = run.completed or time.time()
     engine = int(1000 * (end - run.started)) if run.started else 0
     queued = int(1000 * ((run.started or end) - run.submitted))
-    statement = "DML" if execution.query.lstrip(" (\n\t").upper().startswith(("SELECT", "WITH", "VALUES")) else "DDL"
+    first = ((execution.query or "").lstrip(" (\n\t").split(None, 1) or [""])[0].upper()
+    statement = "DML" if first in ("SELECT", "WITH", "VALUES", "INSERT", "UNLOAD") else "DDL"
     answer = {
         "QueryExecutionId": execution.id, "Query": execution.query, "StatementType": statement,
         "ResultConfiguration": execution.config or {},
@@ -58,7 +59,7 @@ def query_execution(execution, run: Run) -> dict:
         "EngineVersion": {"SelectedEngineVersion": "AUTO", "EffectiveEngineVersion": "Athena engine version 3"},
     }
     if statement == "DML":
-        answer["SubstatementType"] = "SELECT"
+        answer["SubstatementType"] = "INSERT" if first == "INSERT" else "SELECT"
     if execution.execution_parameters:
         answer["ExecutionParameters"] = execution.execution_parameters
     return answer
