@@ -8,8 +8,12 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from helpers.localcloud.emulators.athena import repair, results, sql, tables
+from helpers.localcloud.emulators.athena import results
+
+if TYPE_CHECKING:
+    from helpers.localcloud.emulators.athena import sql, tables
 
 STATE: dict = {}  # work_dir: where runs copy the files they read
 FINAL = ("SUCCEEDED", "FAILED", "CANCELLED")
@@ -43,6 +47,8 @@ class Run:
 def _glue_table(account: str, region: str, ref: sql.TableRef) -> tuple[dict, list[dict]]:
     from moto.glue.models import glue_backends
 
+    from helpers.localcloud.emulators.athena import sql  # sqlglot: on a query, not at gateway start
+
     glue = glue_backends[account][region]
     database = next((d for name, d in list(glue.databases.items()) if name.lower() == ref.database), None)
     if database is None:
@@ -56,6 +62,8 @@ def _glue_table(account: str, region: str, ref: sql.TableRef) -> tuple[dict, lis
 def _copy_objects(account: str, part: tables.Part, folder: Path) -> int:
     """Copy the readable objects under the part's location into `folder`; returns the bytes copied."""
     from moto.s3.models import FakeKey, s3_backends
+
+    from helpers.localcloud.emulators.athena import sql, tables  # sqlglot: on a query, not at gateway start
 
     bucket_name, _, prefix = part.location.removeprefix("s3://").removeprefix("s3a://").partition("/")
     prefix = prefix.rstrip("/") + "/" if prefix else ""
@@ -81,6 +89,8 @@ def _repair(account: str, region: str, ref: sql.TableRef) -> list[str]:
     from moto.glue.models import glue_backends
     from moto.s3.models import s3_backends
 
+    from helpers.localcloud.emulators.athena import repair, sql  # sqlglot: on a query, not at gateway start
+
     table, partitions = _glue_table(account, region, ref)
     storage = table.get("StorageDescriptor") or {}
     keys = [k["Name"].lower() for k in table.get("PartitionKeys") or []]
@@ -105,6 +115,8 @@ def _repair(account: str, region: str, ref: sql.TableRef) -> list[str]:
 def _write_output(account: str, location: str, body: bytes) -> None:
     from moto.s3.models import s3_backends
 
+    from helpers.localcloud.emulators.athena import sql  # sqlglot: on a query, not at gateway start
+
     bucket, _, key = location.removeprefix("s3://").partition("/")
     backend = s3_backends[account]["aws"]
     try:
@@ -118,6 +130,7 @@ def _write_output(account: str, location: str, body: bytes) -> None:
 
 def _define_tables(account: str, region: str, connection, refs: list[sql.TableRef], scratch: Path, run: Run) -> None:
     """Copy each table's files and define it as a DuckDB view named `"database"."table"`."""
+    from helpers.localcloud.emulators.athena import tables  # sqlglot: on a query, not at gateway start
     schemas = set()
     for index, ref in enumerate(refs):
         table, partitions = _glue_table(account, region, ref)
@@ -136,6 +149,8 @@ def _define_tables(account: str, region: str, connection, refs: list[sql.TableRe
 
 def run_query(account: str, region: str, execution, run: Run) -> None:
     import duckdb
+
+    from helpers.localcloud.emulators.athena import repair, sql  # sqlglot: on a query, not at gateway start
 
     with run.lock:
         if run.state != "QUEUED":
