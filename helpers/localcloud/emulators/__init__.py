@@ -11,6 +11,11 @@ SigV4 credential scope) -> WSGI app, and unsigned path prefix -> WSGI app (e.g. 
 - `moto_fixes`: corrections to moto behaviour the scenarios rely on.
 - `logs_queries`: CloudWatch Logs Insights StartQuery/GetQueryResults over moto's log events, evaluated by
   `logs_insights` (a subset of the query language: fields, filter, parse, stats, sort, limit, display).
+- `athena`: Athena queries that run: StartQueryExecution/GetQueryExecution/GetQueryResults/StopQueryExecution over
+  the Glue Data Catalog's tables and their S3 data (JSON, CSV/text, Parquet; registered partitions), Trino SQL
+  translated by sqlglot and run by DuckDB, result CSV written to the output location; SELECT and MSCK REPAIR TABLE
+  only (CTAS, INSERT, other DDL fail as NOT_SUPPORTED). moto's Athena serves the rest (workgroups, named queries):
+  signing name `athena` stays routed to moto, whose Athena responses are patched in-process.
 - `iam_simulator`: IAM's SimulatePrincipalPolicy, served by moto's IAM (what may this role do?).
 - `iam_policy`: IAM policy evaluation (identity and trust policies), shared by the simulator, federation and enforcement.
 - `web_identity`: STS AssumeRoleWithWebIdentity that checks the OIDC token (signature against the issuer's JWKS,
@@ -28,7 +33,7 @@ from __future__ import annotations
 def load_emulators(state_dir: str, endpoint: str) -> tuple[dict, dict]:
     from pathlib import Path
 
-    from helpers.localcloud.emulators import eks, glue, iam_simulator, logs_queries, moto_fixes
+    from helpers.localcloud.emulators import athena, eks, glue, iam_simulator, logs_queries, moto_fixes
     from helpers.localcloud.emulators.lambda_runner import LambdaRunner
     from helpers.localcloud.emulators.mwaa import MwaaEmulator
 
@@ -36,6 +41,7 @@ def load_emulators(state_dir: str, endpoint: str) -> tuple[dict, dict]:
     iam_simulator.apply()
     logs_queries.apply()
     glue.apply(endpoint, Path(state_dir) / "glue")
+    athena.apply(Path(state_dir) / "athena")
     eks.start(state_dir, endpoint)
     mwaa = MwaaEmulator(state_dir, endpoint)
     work = Path(state_dir) / "lambda"
