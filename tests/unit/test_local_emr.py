@@ -259,3 +259,20 @@ def test_the_airflow_providers_emr_hook_waits_for_steps_and_termination(emr, mod
     hook.conn.terminate_job_flows(JobFlowIds=[cluster_id])
     hook.conn.get_waiter("cluster_terminated").wait(ClusterId=cluster_id, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
     assert cluster_status(hook.conn, cluster_id)["StateChangeReason"]["Code"] == "USER_REQUEST"
+
+
+def test_script_runner_runs_an_s3_script_and_termination_stops_a_running_step(emr):
+    emr.s3.put_object(Bucket=BUCKET, Key="scripts/hello.sh", Body=b'#!/bin/sh\necho "hello $1 from $0"\n')
+    script = {"Name": "script", "ActionOnFailure": "CONTINUE", "HadoopJarStep": {
+        "Jar": "s3://us-east-1.elasticmapreduce/libs/script-runner/script-runner.jar",
+        "Args": [f"s3://{BUCKET}/scripts/hello.sh", "emr"]}}
+    cluster_id = start_cluster(emr.emr, "tests-emr-stop", [script, bash_step("sleep 60")], True)
+    until(lambda: step_states(emr.emr, cluster_id), lambda s: s == ["COMPLETED", "RUNNING"])
+    script_id = emr.emr.list_steps(ClusterId=cluster_id)["Steps"][1]["Id"]
+    assert s3_log(emr.s3, cluster_id, script_id, "stdout") == ["hello emr from ./hello.sh"]
+
+    started = time.monotonic()
+    emr.emr.terminate_job_flows(JobFlowIds=[cluster_id])
+    until(lambda: cluster_status(emr.emr, cluster_id), lambda s: s["State"] == "TERMINATED")
+    assert time.monotonic() - started < 10  # the sleep was killed, not waited for
+    assert step_states(emr.emr, cluster_id) == ["COMPLETED", "CANCELLED"]
