@@ -8,6 +8,8 @@ SigV4 credential scope) -> WSGI app, and unsigned path prefix -> WSGI app (e.g. 
   the invocations path; moto keeps the rest of Lambda) and events delivered to SQS queues, with Lambda's async rules.
 - `glue`: Glue Python shell job runs and crawls that do their work (scripts run as local processes, crawlers
   infer tables from the data).
+- `emr`: EMR clusters whose steps run as local processes (spark-submit of Python applications without Spark, bash,
+  script-runner), with EMR's step and cluster states, step logs in S3 (`<LogUri>`) and in CloudWatch Logs.
 - `moto_fixes`: corrections to moto behaviour the scenarios rely on.
 - `logs_queries`: CloudWatch Logs Insights StartQuery/GetQueryResults over moto's log events, evaluated by
   `logs_insights` (a subset of the query language: fields, filter, parse, stats, sort, limit, display).
@@ -33,7 +35,7 @@ from __future__ import annotations
 def load_emulators(state_dir: str, endpoint: str) -> tuple[dict, dict]:
     from pathlib import Path
 
-    from helpers.localcloud.emulators import athena, eks, glue, iam_simulator, logs_queries, moto_fixes
+    from helpers.localcloud.emulators import athena, eks, emr, glue, iam_simulator, logs_queries, moto_fixes
     from helpers.localcloud.emulators.lambda_runner import LambdaRunner
     from helpers.localcloud.emulators.mwaa import MwaaEmulator
 
@@ -42,6 +44,7 @@ def load_emulators(state_dir: str, endpoint: str) -> tuple[dict, dict]:
     logs_queries.apply()
     glue.apply(endpoint, Path(state_dir) / "glue")
     athena.apply(Path(state_dir) / "athena")
+    emr.apply(endpoint, Path(state_dir) / "emr")
     eks.start(state_dir, endpoint)
     mwaa = MwaaEmulator(state_dir, endpoint)
     work = Path(state_dir) / "lambda"
