@@ -51,7 +51,7 @@ def test_a_notebook_marked_rerun_false_runs_once_except_when_tested_alone(tmp_pa
     limits = budgets.load()
     once = [n for n, b in limits.items() if not b.rerun]
     assert once and "01_create_environment" not in once, "01's second run reuses the workshop environment: keep it"
-    assert budgets.executions(once[0]) == (1,) and budgets.executions("00_getting_started") == (1, 2)
+    assert budgets.executions(once[0]) == (1,) and budgets.executions("01_create_environment") == (1, 2)
     bench = tmp_path / "lanes.json"
     bench.write_text(f'{{"lanes_1": {{"notebooks": {{"{once[0]}#1": 100, "{once[0]}#2": 90}}}}}}')
     assert lanes.measured_seconds(bench) == {once[0]: 100}  # the lanes are planned on what make test runs
