@@ -1,0 +1,1 @@
+"""Notebook 07: Glue orchestration and observability across services with a correlation id."""
