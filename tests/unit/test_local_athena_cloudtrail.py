@@ -235,12 +235,9 @@ def test_awswrangler_reads_json_extract_scalar_of_requestparameters(athena, modu
 
     for name, value in localcloud.exports().items():
         module_cloud.patch.setenv(name, value)
-    glue = cloud.client("glue")
-    table = glue.get_table(DatabaseName=DB, Name="cloudtrail_hive")["Table"]
-    for region, day in FILES:  # registered through Glue this time, not by MSCK
-        glue.create_partition(DatabaseName=DB, TableName="cloudtrail_hive", PartitionInput={
-            "Values": [region, day], "StorageDescriptor": {
-                **table["StorageDescriptor"], "Location": f"s3://{BUCKET}/{PREFIX}/region={region}/snapshot_date={day}/"}})
+    # awswrangler sends MSCK REPAIR TABLE `cloudtrail_hive`; with the database backquoted in the context.
+    assert wr.athena.repair_table("cloudtrail_hive", database=DB, s3_output=f"s3://{BUCKET}/wr/",
+                                  boto3_session=cloud.session()) == "SUCCEEDED"
     frame = wr.athena.read_sql_query(
         "SELECT json_extract_scalar(requestparameters, '$.bucketName') AS bucket, eventname, count(*) AS events "
         "FROM cloudtrail_hive WHERE requestparameters IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2",

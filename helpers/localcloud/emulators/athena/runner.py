@@ -170,12 +170,14 @@ def run_query(account: str, region: str, execution, run: Run) -> None:
     scratch = Path(STATE["work_dir"]) / execution.id
     try:
         context = execution.context or {}
-        if (target := repair.target(execution.query, context.get("Database"))) is not None:
+        # Athena takes the context's database quoted too: awswrangler's repair_table sends it as `db`.
+        database = (context.get("Database") or "").strip("`\"") or None
+        if (target := repair.target(execution.query, database)) is not None:
             lines = _repair(account, region, target)
             run.result = results.ResultSet(["result"], ["VARCHAR"], [(line,) for line in lines])
             run.finish("SUCCEEDED")
             return
-        translated = sql.translate(execution.query, context.get("Database"), execution.execution_parameters)
+        translated = sql.translate(execution.query, database, execution.execution_parameters)
         # Trino divides integers as integers (7 / 2 = 3); DuckDB's `/` would give 3.5.
         connection = duckdb.connect(":memory:", config={"threads": 1, "integer_division": True})
         with run.lock:
