@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import functools
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -59,8 +61,10 @@ def _glue_table(account: str, region: str, ref: sql.TableRef) -> tuple[dict, lis
     return table.as_dict(), [p.as_dict() for p in list(table.partitions.values())]
 
 
-def _copy_objects(account: str, part: tables.Part, folder: Path) -> int:
-    """Copy the readable objects under the part's location into `folder`; returns the bytes copied."""
+def _copy_objects(account: str, part: tables.Part, folder: Path,
+                  convert: Callable[..., bytes] | None = None) -> int:
+    """Copy the readable objects under the part's location into `folder`, each through `convert(body, path=s3_path)` when
+    given; returns the bytes scanned (as stored in S3)."""
     from moto.s3.models import FakeKey, s3_backends
 
     from helpers.localcloud.emulators.athena import sql, tables  # sqlglot: on a query, not at gateway start
@@ -78,9 +82,15 @@ def _copy_objects(account: str, part: tables.Part, folder: Path) -> int:
         if not isinstance(key, FakeKey) or not key.size:
             continue  # a delete marker, or an empty object (no rows)
         target = folder / f"{len(part.files):05d}_{Path(name).name}"
-        target.write_bytes(key.value)
-        part.files.append(str(target))
+        body = key.value
         copied += key.size
+        if convert is not None:
+            body = convert(body, path=f"s3://{bucket_name}/{name}")
+            if not body:
+                continue  # no records: DuckDB would fail on an empty file of declared columns
+            target = target.with_suffix(".jsonl")  # not `.gz`: DuckDB would decompress by the file's extension
+        target.write_bytes(body)
+        part.files.append(str(target))
     return copied
 
 
@@ -130,13 +140,14 @@ def _write_output(account: str, location: str, body: bytes) -> None:
 
 def _define_tables(account: str, region: str, connection, refs: list[sql.TableRef], scratch: Path, run: Run) -> None:
     """Copy each table's files and define it as a DuckDB view named `"database"."table"`."""
-    from helpers.localcloud.emulators.athena import tables  # sqlglot: on a query, not at gateway start
+    from helpers.localcloud.emulators.athena import cloudtrail, tables  # sqlglot: on a query, not at gateway start
     schemas = set()
     for index, ref in enumerate(refs):
         table, partitions = _glue_table(account, region, ref)
         plan = tables.layout(table, ref, partitions)
+        convert = functools.partial(cloudtrail.to_json_lines, columns=plan.columns) if plan.reader == "cloudtrail" else None
         for number, part in enumerate(plan.parts):
-            run.scanned += _copy_objects(account, part, scratch / f"{index}" / f"{number}")
+            run.scanned += _copy_objects(account, part, scratch / f"{index}" / f"{number}", convert)
         present = {}
         for number, part in enumerate(plan.parts):
             if part.files and (query := tables.present_columns_sql(plan, part)):
@@ -159,12 +170,14 @@ def run_query(account: str, region: str, execution, run: Run) -> None:
     scratch = Path(STATE["work_dir"]) / execution.id
     try:
         context = execution.context or {}
-        if (target := repair.target(execution.query, context.get("Database"))) is not None:
+        # Athena takes the context's database quoted too: awswrangler's repair_table sends it as `db`.
+        database = (context.get("Database") or "").strip("`\"") or None
+        if (target := repair.target(execution.query, database)) is not None:
             lines = _repair(account, region, target)
             run.result = results.ResultSet(["result"], ["VARCHAR"], [(line,) for line in lines])
             run.finish("SUCCEEDED")
             return
-        translated = sql.translate(execution.query, context.get("Database"), execution.execution_parameters)
+        translated = sql.translate(execution.query, database, execution.execution_parameters)
         # Trino divides integers as integers (7 / 2 = 3); DuckDB's `/` would give 3.5.
         connection = duckdb.connect(":memory:", config={"threads": 1, "integer_division": True})
         with run.lock:

@@ -1,6 +1,7 @@
 """A Glue Data Catalog table as DuckDB reads it: the files Athena would scan and the SELECT that reads them.
 
-The format comes from the table's SerDe and InputFormat: JSON lines (OpenX or Hive JSON SerDe), delimited text
+The format comes from the table's SerDe and InputFormat: JSON lines (OpenX or Hive JSON SerDe), CloudTrail log files
+(CloudTrail SerDe or InputFormat: `cloudtrail.py` turns each file into JSON lines when the run copies it), delimited text
 (LazySimpleSerDe: `field.delim`, no quoting, `\\N` is NULL, a value that does not parse is NULL, as in Hive),
 OpenCSVSerde (quoted fields) and Parquet (columns matched by name; a column the file lacks is NULL).
 `skip.header.line.count` skips header lines. A partitioned table reads the partitions registered in the catalog,
@@ -16,6 +17,7 @@ from pathlib import PurePosixPath
 
 from sqlglot import exp
 
+from helpers.localcloud.emulators.athena import cloudtrail
 from helpers.localcloud.emulators.athena.sql import QueryFailed, TableRef
 
 HIVE_NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
@@ -34,7 +36,7 @@ class Part:
 class TableLayout:
     columns: list[tuple[str, str]]  # (name, Hive type)
     partition_keys: list[tuple[str, str]]
-    reader: str  # json | text | opencsv | parquet
+    reader: str  # json | cloudtrail | text | opencsv | parquet
     options: dict
     parts: list[Part]
 
@@ -58,6 +60,8 @@ def _reader(table: dict, ref: TableRef) -> tuple[str, dict]:
     if table.get("TableType") == "VIRTUAL_VIEW":
         raise QueryFailed("NOT_SUPPORTED", f"{ref.where()}: the workbook's local Athena does not read views "
                                            f"('{ref.qualified}')")
+    if cloudtrail.is_cloudtrail(library, input_format):
+        return "cloudtrail", {}
     if "parquet" in library or "parquet" in input_format or classification == "parquet":
         return "parquet", {}
     if "orc" in library or "avro" in library or classification in ("orc", "avro"):
@@ -80,6 +84,9 @@ def layout(table: dict, ref: TableRef, partitions: list[dict]) -> TableLayout:
     columns = [(c["Name"].lower(), c.get("Type") or "string") for c in storage.get("Columns") or []]
     keys = [(c["Name"].lower(), c.get("Type") or "string") for c in table.get("PartitionKeys") or []]
     reader, options = _reader(table, ref)
+    if reader == "cloudtrail":
+        # Hive's struct field names are lower-cased as its column names are (a row prints {username=...}).
+        columns = [(name, kind.lower()) for name, kind in columns]
     if keys:
         parts = [Part((p.get("StorageDescriptor") or {}).get("Location") or "", list(p.get("Values") or []))
                  for p in partitions]
@@ -109,7 +116,7 @@ def _part_select(layout: TableLayout, part: Part, present_columns: set[str] | No
     typed = [(name, duckdb_type(kind)) for name, kind in layout.columns]
     # The names the files use, matched to the catalog's lower-cased ones without regard to case, as the SerDes do.
     present = {c.lower(): c for c in present_columns or set()}
-    if layout.reader == "json":
+    if layout.reader in ("json", "cloudtrail"):
         keys = [(present.get(n, n), t) for n, t in typed]
         spec = "{" + ", ".join(f"{_literal(k)}: {_literal(t)}" for k, t in keys) + "}"
         source = f"read_json({file_list(part)}, format='newline_delimited', columns={spec})"
@@ -136,7 +143,8 @@ def _part_select(layout: TableLayout, part: Part, present_columns: set[str] | No
 
 
 def present_columns_sql(layout: TableLayout, part: Part) -> str | None:
-    """A query for the column (Parquet) or key (JSON) names the part's files hold, one a row; None for text."""
+    """A query for the column (Parquet) or key (JSON) names the part's files hold, one a row; None for text and
+    CloudTrail (its converted files have the catalog's names)."""
     if layout.reader == "parquet":
         return f"SELECT column_name FROM (DESCRIBE SELECT * FROM read_parquet({file_list(part)}, union_by_name=true))"
     if layout.reader == "json":
