@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import types
 from datetime import date
 
 import pytest
@@ -76,13 +77,27 @@ def failing_job(module_cloud):
     return "t-cloudtrail-aggregation"
 
 
-def test_a_failing_glue_script_s_error_reaches_the_airflow_task_log(failing_job):
-    from helpers.dagtools import airflow_local
+def test_a_failing_glue_script_s_error_reaches_the_airflow_task_log(failing_job, module_cloud, capsys):
+    """The DAG's own task, run in this process (a `dag.test()` costs half a minute of a busy machine): its log gets
+    the job's stdout and stderr (verbose=True), and the task fails with the run's state."""
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.sdk.exceptions import AirflowException
 
-    result = airflow_local.run_dag("cloudtrail_glue_aggregation.py", conf={
-        "job_name": failing_job, "target_bucket": "t-observability", "process_date": "2026-11-30"})
-    log = result.logs.get("glue_ingestion_job", "")
-    assert not result.succeeded and list(result.tasks.state) == ["failed"], result.tasks
-    assert "Taking snapshot for :: 2026-11-30" in log, log[-2000:]  # the job's stdout, relayed (verbose=True)
+    from helpers import localcloud
+    from helpers.paths import DAGS_DIR
+
+    for name, value in localcloud.exports().items():  # the hook's boto3 finds the local cloud as Glue's script does
+        module_cloud.patch.setenv(name, value)
+    task = DagBag(str(DAGS_DIR / "cloudtrail_glue_aggregation.py")).dags["cloudtrail_glue_aggregation"].get_task("glue_ingestion_job")
+    task.job_name, task.aws_conn_id, task.job_poll_interval = failing_job, None, 0.5
+    task.script_args = {"--TARGET_BUCKET": "t-observability", "--TARGET_DB": "t_reports", "--TARGET_TABLE": "t_usage",
+                        "--PROCESS_DATE": "2026-11-30"}  # what the templates render to
+    assert task.verbose
+    pushed = {}
+    ti = types.SimpleNamespace(xcom_push=lambda key, value: pushed.update({key: value}))
+    with pytest.raises(AirflowException, match="FAILED"):
+        task.execute({"ti": ti, "task_instance": ti})
+    log = capsys.readouterr().out  # Airflow's structured log, as the task log gets it
+    assert pushed.get("glue_job_run_id"), pushed
+    assert "Taking snapshot for :: 2026-11-30" in log, log[-2000:]  # the job's stdout, relayed
     assert "Schema 't_no_such_database' does not exist" in log, log[-2000:]  # its stderr: Athena's error
-    assert "FAILED" in log

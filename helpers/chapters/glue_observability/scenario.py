@@ -93,8 +93,10 @@ def epoch(seconds_ago: float = 0.0) -> int:
 # --- reading what ran -----------------------------------------------------------------------------------------------
 
 def relayed(task_log: list[str], *needles: str) -> list[str]:
-    """The lines of an Airflow task log that hold any of `needles`, trimmed of the log's own prefix."""
-    return [line.strip() for line in task_log if any(needle in line for needle in needles)]
+    """The lines of an Airflow task log that hold any of `needles`, stripped. A relayed block (the Glue job's lines
+    arrive as one log entry) is split into its lines first."""
+    lines = [part for entry in task_log for part in entry.splitlines()]
+    return [line.strip() for line in lines if any(needle in line for needle in needles)]
 
 
 def emr_step_log(log_uri: str, cluster_id: str, step_id: str, stream: str = "stdout") -> list[str]:
@@ -115,11 +117,11 @@ _BOXES = {  # label, x, y, width, colour
     "athena": ("Athena\nfilters one day, two regions", 7.2, 4.2, 2.6, "#d6eaf8"),
     "glue_agg": ("Glue Python shell job\ncloudtrail-aggregation\npandas: aggregate", 10.5, 4.2, 2.7, "#fdebd0"),
     "report": ("Parquet table\ncloudtrail_daily_usage\npartition snapshot_date", 13.9, 4.2, 2.6, "#ebedef"),
-    "mwaa": ("MWAA\nDAG cloudtrail_glue_aggregation\nDAG observability_pipeline\ncorrelation_id = {{ run_id }}", 0.2, 1.6, 3.1, "#d5f5e3"),
-    "glue_task": ("Glue job raw-to-transform\nlogs dag.task run_id", 4.3, 2.3, 2.8, "#fdebd0"),
-    "emr": ("EMR cluster (name, LogUri\ncarry the run_id), step\nerror_report.py logs it", 4.3, 0.5, 2.8, "#fadbd8"),
-    "logs": ("CloudWatch Logs\nairflow-…-Task · /aws-glue/python-jobs/*\n/aws/emr/<cluster> · S3 LogUri", 8.2, 1.4, 3.4, "#d6eaf8"),
-    "insights": ("Logs Insights\none query by run_id\n→ every service's lines", 12.6, 1.4, 2.8, "#d5f5e3"),
+    "mwaa": ("MWAA\nDAG cloudtrail_glue_aggregation\nDAG observability_pipeline\ncorrelation_id = {{ run_id }}", 0.2, 2.0, 3.1, "#d5f5e3"),
+    "glue_task": ("Glue job raw-to-transform\nlogs dag.task run_id", 4.3, 2.0, 2.8, "#fdebd0"),
+    "emr": ("EMR cluster (name, LogUri\ncarry the run_id), step\nerror_report.py logs it", 4.3, 0.2, 2.8, "#fadbd8"),
+    "logs": ("CloudWatch Logs\nairflow-…-Task · /aws-glue/python-jobs/*\n/aws/emr/<cluster> · S3 LogUri", 8.2, 1.05, 3.4, "#d6eaf8"),
+    "insights": ("Logs Insights\none query by run_id\n→ every service's lines", 12.6, 1.05, 2.8, "#d5f5e3"),
 }
 _ARROWS = [("trail", "catalog", "describes"), ("catalog", "athena", "SQL"), ("athena", "glue_agg", "awswrangler"),
            ("glue_agg", "report", "to_parquet"), ("mwaa", "glue_agg", "GlueJobOperator(verbose=True)"),
@@ -155,6 +157,10 @@ def architecture_figure(name: str = f"{NOTEBOOK}_architecture") -> Path:
         centres[key] = (x + w / 2, y + _HEIGHT / 2)
     for start, end, label in _ARROWS:
         a, b = _anchor(start, centres[end]), _anchor(end, centres[start])
+        if (start, end) == ("mwaa", "glue_agg"):  # over the bottom row, top to bottom, not through its boxes
+            a, b = (centres[start][0], centres[start][1] + _HEIGHT / 2), (centres[end][0], centres[end][1] - _HEIGHT / 2)
+        if (start, end) == ("mwaa", "logs"):  # under the Glue job's box
+            a = (centres[start][0], centres[start][1] - _HEIGHT / 2)
         ax.annotate("", xy=b, xytext=a, arrowprops={"arrowstyle": "-|>", "color": "#2c3e50", "lw": 1.2})
         if label:
             ax.text((a[0] + b[0]) / 2, (a[1] + b[1]) / 2 + 0.08, label, ha="center", va="bottom", fontsize=6.5,
@@ -201,7 +207,7 @@ def timeline_figure(spans: pd.DataFrame, title: str, name: str) -> Path:
     ax.invert_yaxis()
     ax.set_xlabel("seconds since the run's first line")
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in SERVICE_COLOURS.values()]
-    ax.legend(handles, list(SERVICE_COLOURS), loc="lower right", fontsize=7)
+    ax.legend(handles, list(SERVICE_COLOURS), loc="upper right", fontsize=7)
     ax.set_title(title)
     ax.grid(axis="x", alpha=0.3)
     return _save(fig, name)
