@@ -292,3 +292,31 @@ log_groups = {"mwaa-workbook": ["airflow-mwaa-workbook-Scheduler", "airflow-mwaa
 def test_99_clean_up_log_group_check_is_scoped_to_the_workbooks_environments(defect, expected):
     message = _check("99_clean_up", "c12", CLEAN_UP_LOGS, defect)
     assert message == expected if expected is None else expected in (message or ""), message
+
+
+_07_LINES = """
+import pandas as pd
+from helpers import observability
+run_id, task_log_group = "manual__2026-01-01T00:00:00+00:00", "airflow-env-Task"
+stream = f"dag_id=observability_pipeline/run_id={run_id}/task_id=glue_task/attempt=1.log"
+rows = [("123:airflow-env-Task", stream, "Polling for AWS Glue Job"),
+        ("123:/aws-glue/python-jobs/output", "jr_1", f"INFO x: observability_pipeline.glue_task {run_id} wrote"),
+        ("123:/aws/emr/j-1", "steps/s-1/stdout", f"INFO y: observability_pipeline.add_steps {%(emr_run)s}")]
+run_lines = pd.DataFrame(rows[:%(rows)d], columns=["@log", "@logStream", "@message"])
+per_group = run_lines.groupby("@log").size().rename("lines").reset_index()
+glue_task_lines = pd.DataFrame([rows[1][:2], ("123:airflow-env-Task", stream)], columns=["@log", "@logStream"])
+"""
+
+
+@pytest.mark.parametrize(("records", "expected"), [
+    ({"rows": 2, "emr_run": "run_id"}, "'Glue'"),  # the EMR group was left out of the query: its set of services
+    ({"rows": 3, "emr_run": "'manual__another'"}, "AssertionError"),  # a line of another run
+    ({"rows": 3, "emr_run": "run_id"}, None),
+], ids=["a-service-missing", "another-run-s-line", "good-records-pass"])
+def test_07_one_query_across_services_checkpoint(records, expected):
+    row, _ = _probe("probe_07_insights", _cell(_07_LINES % records, 1),
+                    _cell(_checkpoint("07_glue_observability", "services = set(run_lines"), 2))
+    if expected is None:
+        assert row["status"] == "ok", row
+    else:
+        assert row["status"] == "failed" and expected in row["error"], row
