@@ -6,7 +6,7 @@ With `verbose=True` the operator relays the job's CloudWatch output and error li
 Airflow UI shows what the job did without opening Glue. The day comes from the run's `process_date` parameter (the
 trigger form); left empty, the job processes yesterday. Trigger with a date to backfill that day.
 
-Changes from the post's Airflow 2 DAG: `airflow.sdk`, `schedule=None` instead of `schedule_interval`, a typed `Param`
+Changes from the post's Airflow 2 DAG: `airflow.sdk`, `schedule=None` (Airflow 3's one scheduling argument), a typed `Param`
 (a date field in the trigger form, validated) instead of reading `dag_run.conf` by hand, and `catchup` as a DAG
 argument (it is not a task argument). Deployable to MWAA unchanged: names are run parameters with defaults.
 """

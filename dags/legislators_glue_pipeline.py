@@ -2,11 +2,15 @@
 
 1. `wait_for_data` (S3KeySensor, deferrable): waits for the three dataset files. While it waits, the task is
    *deferred*: the triggerer polls S3 asynchronously and no worker slot is held.
-2. `crawl_legislators` (GlueCrawlerOperator, deferrable): creates or updates the crawler and runs it; the Data
-   Catalog gets one table per file (persons_json, memberships_json, organizations_json).
+2. `create_crawler` (GlueCrawlerCreateOperator) makes the crawler for this run; `crawl_legislators`
+   (GlueCrawlerRunOperator, deferrable) runs it: the Data Catalog gets one table per file (persons_json,
+   memberships_json, organizations_json).
 3. `denormalize_legislators` (GlueJobOperator, deferrable, verbose): a Glue Python shell job whose script is in
    S3 joins the tables and writes legislator_history (partitioned by chamber) and current_members as Parquet,
    registered in the catalog. The job's output is relayed into this task's log.
+4. `delete_crawler` (GlueCrawlerDeleteOperator), the crawler's teardown: it runs whenever the crawler was created,
+   even after a failure, so the next run creates it afresh. (The provider deprecates the old create-or-update-and-run
+   GlueCrawlerOperator in favour of these.)
 
 Deployable to Amazon MWAA unchanged: everything environment-specific is a run parameter. The MWAA execution
 role needs S3 on the data bucket, Glue on the crawler, job and database, and iam:PassRole on the Glue role.
@@ -16,7 +20,11 @@ from __future__ import annotations
 
 import pendulum
 from airflow.providers.amazon.aws.operators.glue import GlueJobOperator
-from airflow.providers.amazon.aws.operators.glue_crawler import GlueCrawlerOperator
+from airflow.providers.amazon.aws.operators.glue_crawler import (
+    GlueCrawlerCreateOperator,
+    GlueCrawlerDeleteOperator,
+    GlueCrawlerRunOperator,
+)
 from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
 from airflow.sdk import DAG, Param
 
@@ -47,8 +55,8 @@ with DAG(
         poke_interval=POLL_SECONDS,
         timeout=30 * 60,
     )
-    crawl_legislators = GlueCrawlerOperator(
-        task_id="crawl_legislators",
+    create_crawler = GlueCrawlerCreateOperator(
+        task_id="create_crawler",
         config={
             "Name": "{{ params.database }}-crawler",
             "Role": "{{ params.glue_role }}",
@@ -56,6 +64,10 @@ with DAG(
             "Targets": {"S3Targets": [{"Path": "s3://{{ params.bucket }}/legislators/"}]},
             "Tags": TAGS,
         },
+    )
+    crawl_legislators = GlueCrawlerRunOperator(
+        task_id="crawl_legislators",
+        crawler_name="{{ params.database }}-crawler",
         deferrable=True,
         poll_interval=POLL_SECONDS,
     )
@@ -77,4 +89,6 @@ with DAG(
         waiter_delay=POLL_SECONDS,
         verbose=True,
     )
-    wait_for_data >> crawl_legislators >> denormalize_legislators
+    delete_crawler = GlueCrawlerDeleteOperator(task_id="delete_crawler", crawler_name="{{ params.database }}-crawler")
+    wait_for_data >> create_crawler >> crawl_legislators >> denormalize_legislators
+    denormalize_legislators >> delete_crawler.as_teardown(setups=create_crawler)
