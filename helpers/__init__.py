@@ -12,7 +12,7 @@ only the layers above it in this list (tests/unit/test_layout.py checks that, an
     tooling/      the workbook's machinery: workbook.start, charts, headless runs, benchmark, lock
     dagtools/     Airflow on this machine: dag.test() runs, DAG figures, parse-time checks of DAG files
     chapters/     one package per notebook: shared_vpc (02), deferrable_operators (03), setup_teardown (04), snowflake (05),
-                  eks_least_privilege (06), glue_observability (07)
+                  eks_least_privilege (06), glue_observability (07), lineage (08)
     testkit/      how `make test` runs the notebooks (lanes, comparison, budgets, the measured table)
 
 Notebooks import modules by short name (`from helpers import mwaa, shared_vpc`): `MODULES` says where each lives, and
@@ -74,6 +74,8 @@ MODULES = {
     "kube": "helpers.chapters.eks_least_privilege.kube",
     "pod_lifecycle": "helpers.chapters.eks_least_privilege.pod_lifecycle",
     "observability": "helpers.chapters.glue_observability.scenario",
+    "lineage_events": "helpers.chapters.lineage.events",
+    "lineage_graph": "helpers.chapters.lineage.graph",
 }
 
 
