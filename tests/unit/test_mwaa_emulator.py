@@ -219,8 +219,15 @@ def _lifecycle(stack, name):
     out = json.load(urllib.request.urlopen(cli_call, timeout=60))
     assert base64.b64decode(out["stdout"]).decode().strip() == "3.3.1"
 
-    # Updates (upgrade only upward, a configuration change restarting Airflow) are test_mwaa_state_machine.py's, and
-    # notebook 04 restarts a real environment with new options: one more Airflow start here cost 20-30 s of `make test`.
+    # Updates: upgrade only upward; a configuration change restarts Airflow with it.
+    client.update_environment(Name=name, AirflowVersion="3.3.1", AirflowConfigurationOptions={"core.default_timezone": "utc"})
+    assert mwaa.status(name) == "UPDATING"
+    mwaa.wait_for_status(name, "AVAILABLE", timeout=120)
+    assert client.get_environment(Name=name)["Environment"]["AirflowVersion"] == "3.3.1"
+    assert client.get_environment(Name=name)["Environment"]["LastUpdate"]["Status"] == "SUCCESS"
+    assert "localmwaa:emulated-airflow-version" not in client.get_environment(Name=name)["Environment"]["Tags"]
+    code, text = error_of(lambda: client.update_environment(Name=name, AirflowVersion="3.0.6"))
+    assert code == "ValidationException" and "downgrade" in text
 
     # Delete: processes stopped by PID, the queue gone, DELETING and DELETED events.
     queue_arn = env["CeleryExecutorQueue"]
