@@ -174,3 +174,43 @@ def environment_architecture(env: dict, vpc: dict, subnets: list[dict], endpoint
     ax.axis("off")
     ax.set_title(f"MWAA environment {env['Name']} and what it uses", fontsize=11)
     return _save(fig, name)
+
+
+def box_diagram(boxes: dict, arrows: list, size: tuple[float, float], limits: tuple[float, float], title: str,
+                name: str, height: float = 1.0, line_width: float = 1.3, anchors: dict | None = None,
+                note: str | None = None) -> Path:
+    """An architecture or trust figure: rounded boxes (`boxes`: key -> (label, x, y, width, colour)) joined by arrows
+    (`arrows`: (from, to, label, colour, dashed)) leaving and entering each box on the side facing the other.
+    `anchors` moves the ends of chosen arrows ((from, to) -> (start, end), a point or None for the default), to
+    route one past a box. Saved under build/plots/."""
+    from matplotlib.patches import FancyBboxPatch
+
+    def side(box: str, toward: tuple[float, float]) -> tuple[float, float]:
+        _, x, y, w, _ = boxes[box]
+        cx, cy = x + w / 2, y + height / 2
+        if abs(toward[0] - cx) >= w / 2:
+            return (x + w if toward[0] > cx else x, cy)
+        return (cx, y + height if toward[1] > cy else y)
+
+    fig, ax = plt.subplots(figsize=size)
+    ax.set_xlim(0, limits[0])
+    ax.set_ylim(0, limits[1])
+    ax.axis("off")
+    centres = {}
+    for key, (label, x, y, w, colour) in boxes.items():
+        ax.add_patch(FancyBboxPatch((x, y), w, height, boxstyle="round,pad=0.03,rounding_size=0.1", facecolor=colour,
+                                    edgecolor="#34495e", linewidth=1))
+        ax.text(x + w / 2, y + height / 2, label, ha="center", va="center", fontsize=7.5)
+        centres[key] = (x + w / 2, y + height / 2)
+    for start, end, label, colour, dashed in arrows:
+        moved_start, moved_end = (anchors or {}).get((start, end), (None, None))
+        a, b = moved_start or side(start, centres[end]), moved_end or side(end, centres[start])
+        ax.annotate("", xy=b, xytext=a, arrowprops={"arrowstyle": "-|>", "color": colour, "lw": line_width,
+                                                   "linestyle": "--" if dashed else "-"})
+        if label:
+            ax.text((a[0] + b[0]) / 2, (a[1] + b[1]) / 2 + 0.08, label, ha="center", va="bottom", fontsize=6.5,
+                    color=colour, style="italic")
+    if note:
+        ax.text(0.2, 0.15, note, fontsize=7.5, va="bottom", color="#34495e")
+    ax.set_title(title, fontsize=11)
+    return _save(fig, name)

@@ -162,44 +162,17 @@ _ARROWS = [  # (from, to, label, colour, dashed)
 ]
 
 
-def _side(box: str, toward: tuple[float, float]) -> tuple[float, float]:
-    _, x, y, w, _ = _BOXES[box]
-    cx, cy = x + w / 2, y + _HEIGHT / 2
-    if abs(toward[0] - cx) >= w / 2:
-        return (x + w if toward[0] > cx else x, cy)
-    return (cx, y + _HEIGHT if toward[1] > cy else y)
-
-
 def trust_figure(name: str = f"{NOTEBOOK}_who_trusts_whom") -> Path:
     """MWAA execution role → cluster (access mapping, RBAC) → service account → IAM role (trusting the cluster's OIDC
     provider for that account's `sub` and `aud`) → the one bucket and parameter it may use. Saved under build/plots/."""
-    from matplotlib.patches import FancyBboxPatch
+    from helpers.tooling.charts import box_diagram
 
-    from helpers.tooling.charts import _save, plt
-
-    fig, ax = plt.subplots(figsize=(16.5, 6.4))
-    ax.set_xlim(0, 16.6)
-    ax.set_ylim(0, 5.9)
-    ax.axis("off")
-    centres = {}
-    for key, (label, x, y, w, colour) in _BOXES.items():
-        ax.add_patch(FancyBboxPatch((x, y), w, _HEIGHT, boxstyle="round,pad=0.03,rounding_size=0.1", facecolor=colour,
-                                    edgecolor="#34495e", linewidth=1))
-        ax.text(x + w / 2, y + _HEIGHT / 2, label, ha="center", va="center", fontsize=7.5)
-        centres[key] = (x + w / 2, y + _HEIGHT / 2)
-    for start, end, label, colour, dashed in _ARROWS:
-        a, b = _side(start, centres[end]), _side(end, centres[start])
-        ax.annotate("", xy=b, xytext=a, arrowprops={"arrowstyle": "-|>", "color": colour, "lw": 1.3,
-                                                   "linestyle": "--" if dashed else "-"})
-        if label:
-            ax.text((a[0] + b[0]) / 2, (a[1] + b[1]) / 2 + 0.08, label, ha="center", va="bottom", fontsize=6.5,
-                    color=colour, style="italic")
-    ax.text(0.2, 0.15, "Each arrow is a check: the API server checks the EKS token, aws-auth and RBAC; STS checks the pod's token "
+    note = ("Each arrow is a check: the API server checks the EKS token, aws-auth and RBAC; STS checks the pod's token "
             "(issuer, signature, aud, sub)\nagainst the role's trust policy; S3 and SSM check the role's policy. "
-            "The execution role itself needs no S3 or SSM permission for the pods' work.",
-            fontsize=7.5, va="bottom", color="#34495e")
-    ax.set_title("Who trusts whom: least privilege per pod with MWAA, EKS and IAM roles for service accounts", fontsize=11)
-    return _save(fig, name)
+            "The execution role itself needs no S3 or SSM permission for the pods' work.")
+    return box_diagram(_BOXES, _ARROWS, (16.5, 6.4), (16.6, 5.9),
+                       "Who trusts whom: least privilege per pod with MWAA, EKS and IAM roles for service accounts", name,
+                       height=_HEIGHT, note=note)
 
 
 # --- clean-up -----------------------------------------------------------------------------------------------------

@@ -130,43 +130,22 @@ _ARROWS = [("trail", "catalog", "describes"), ("catalog", "athena", "SQL"), ("at
 _HEIGHT = 1.0
 
 
-def _anchor(box: str, toward: tuple[float, float]) -> tuple[float, float]:
-    _, x, y, w, _ = _BOXES[box]
-    cx, cy = x + w / 2, y + _HEIGHT / 2
-    if abs(toward[0] - cx) >= w / 2:
-        return (x + w if toward[0] > cx else x, cy)
-    return (cx, y + _HEIGHT if toward[1] > cy else y)
-
-
 def architecture_figure(name: str = f"{NOTEBOOK}_architecture") -> Path:
     """Top: the CloudTrail aggregation (S3 → catalog → Athena → Glue → Parquet). Bottom: one run id through Airflow,
     Glue and EMR into CloudWatch Logs, found again by Logs Insights. Saved under build/plots/."""
-    from matplotlib.patches import FancyBboxPatch
+    from helpers.tooling.charts import box_diagram
 
-    from helpers.tooling.charts import _save, plt
+    def centre(key: str) -> tuple[float, float]:
+        _, x, y, w, _ = _BOXES[key]
+        return x + w / 2, y + _HEIGHT / 2
 
-    fig, ax = plt.subplots(figsize=(16.5, 5.8))
-    ax.set_xlim(0, 16.7)
-    ax.set_ylim(0, 5.5)
-    ax.axis("off")
-    centres = {}
-    for key, (label, x, y, w, colour) in _BOXES.items():
-        ax.add_patch(FancyBboxPatch((x, y), w, _HEIGHT, boxstyle="round,pad=0.03,rounding_size=0.1", facecolor=colour,
-                                    edgecolor="#34495e", linewidth=1))
-        ax.text(x + w / 2, y + _HEIGHT / 2, label, ha="center", va="center", fontsize=7.5)
-        centres[key] = (x + w / 2, y + _HEIGHT / 2)
-    for start, end, label in _ARROWS:
-        a, b = _anchor(start, centres[end]), _anchor(end, centres[start])
-        if (start, end) == ("mwaa", "glue_agg"):  # over the bottom row, top to bottom, not through its boxes
-            a, b = (centres[start][0], centres[start][1] + _HEIGHT / 2), (centres[end][0], centres[end][1] - _HEIGHT / 2)
-        if (start, end) == ("mwaa", "logs"):  # under the Glue job's box
-            a = (centres[start][0], centres[start][1] - _HEIGHT / 2)
-        ax.annotate("", xy=b, xytext=a, arrowprops={"arrowstyle": "-|>", "color": "#2c3e50", "lw": 1.2})
-        if label:
-            ax.text((a[0] + b[0]) / 2, (a[1] + b[1]) / 2 + 0.08, label, ha="center", va="bottom", fontsize=6.5,
-                    color="#2c3e50", style="italic")
-    ax.set_title("Glue orchestration (top) and one correlation id across Airflow, Glue and EMR (bottom)", fontsize=11)
-    return _save(fig, name)
+    (mx, my), (gx, gy) = centre("mwaa"), centre("glue_agg")
+    anchors = {("mwaa", "glue_agg"): ((mx, my + _HEIGHT / 2), (gx, gy - _HEIGHT / 2)),  # above the bottom row's boxes
+               ("mwaa", "logs"): ((mx, my - _HEIGHT / 2), None)}  # under the Glue job's box
+    arrows = [(start, end, label, "#2c3e50", False) for start, end, label in _ARROWS]
+    return box_diagram(_BOXES, arrows, (16.5, 5.8), (16.7, 5.5),
+                       "Glue orchestration (top) and one correlation id across Airflow, Glue and EMR (bottom)", name,
+                       height=_HEIGHT, line_width=1.2, anchors=anchors)
 
 
 SERVICE_COLOURS = {"Airflow": "#2e8b57", "Glue": "#e67e22", "EMR": "#c0392b"}
