@@ -240,10 +240,11 @@ def processes_under(folder: Path, marker: str = "airflow") -> list[psutil.Proces
     for proc in psutil.process_iter(["cmdline", "cwd"]):
         try:
             cmd, cwd = " ".join(proc.info["cmdline"] or []), proc.info["cwd"] or ""
+            # A process may exit between the listing and its status (a killed postmaster's backends do).
+            if marker in cmd and (cwd == root or cwd.startswith(root + os.sep)) and proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
-        if marker in cmd and (cwd == root or cwd.startswith(root + os.sep)) and proc.status() != psutil.STATUS_ZOMBIE:
-            found.append(proc)
     return found
 
 

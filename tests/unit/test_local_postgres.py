@@ -166,6 +166,7 @@ def test_down_after_a_killed_postmaster_stops_what_it_left(module_cloud):
     record = localcloud.require("postgres")
     backend = psutil.Process(record.pid).children()[0]
     backend.suspend()  # it cannot notice its postmaster died: it stays, holding the shared memory
+    procs.wait_until(lambda: backend.status() == psutil.STATUS_STOPPED, 5, "the backend to stop")
     _kill(record)
     assert backend.is_running() and backend.status() == psutil.STATUS_STOPPED
 
