@@ -7,8 +7,8 @@ from types import SimpleNamespace
 import pytest
 
 # Settings a learner's shell may carry that would make a test's local cloud differ from the default one.
-CLOUD_VARIABLES = ("WORKBOOK_TARGET", "WORKBOOK_REGION", "WORKBOOK_AWS_PORT", "WORKBOOK_SNOWFLAKE_PORT", "AWS_PROFILE",
-                   "WORKBOOK_AWS_PROFILE", "WORKBOOK_MWAA_ENVIRONMENT")
+CLOUD_VARIABLES = ("WORKBOOK_TARGET", "WORKBOOK_REGION", "WORKBOOK_AWS_PORT", "WORKBOOK_SNOWFLAKE_PORT",
+                   "WORKBOOK_POSTGRES_PORT", "AWS_PROFILE", "WORKBOOK_AWS_PROFILE", "WORKBOOK_MWAA_ENVIRONMENT")
 
 
 @contextmanager

@@ -1,8 +1,10 @@
-"""The local cloud: lifecycle of the loopback services that stand in for AWS (and, later, Snowflake, PostgreSQL).
+"""The local cloud: lifecycle of the loopback services that stand in for AWS, Snowflake and (Redshift) PostgreSQL.
 
-    python -m helpers.localcloud up | down | status | env
+    python -m helpers.localcloud up [postgres] | down | status | env
 
-`ensure_up()` is what notebooks call: it starts what is not running and is a no-op otherwise.
+`ensure_up()` is what notebooks call: it starts what is not running and is a no-op otherwise. Services marked
+`on_demand` (PostgreSQL) start only when named: `ensure_up("postgres")`; once started, `up`, `down` and `status`
+treat them as the others.
 State (ports, PIDs, tokens) lives in `<state dir>/localcloud/state.json`; the processes of local MWAA environments
 are named in `<state dir>/localcloud/processes/` (see `processes`), so `up`, `down` and `status` find and stop
 them even after the gateway that started them was killed.
@@ -43,10 +45,11 @@ _SERVICES: dict[str, ProcessService] = {}
 def _services() -> dict[str, ProcessService]:
     """`SERVICES`, in start order: each may use the ones before it (Snowflake reads S3 stages from the AWS service)."""
     if not _SERVICES:
+        from helpers.localcloud.postgres import PostgresService
         from helpers.localcloud.services import AwsService
         from helpers.localcloud.snowflake import SnowflakeService
 
-        _SERVICES.update({service.name: service for service in (AwsService(), SnowflakeService())})
+        _SERVICES.update({service.name: service for service in (AwsService(), SnowflakeService(), PostgresService())})
     return _SERVICES
 
 
@@ -186,21 +189,30 @@ def _wait_for_slow(name: str, service: ProcessService, record: Record, quiet: bo
                         f"it is busy or hung; wait and retry, or {FIX}.")
 
 
-def up(quiet: bool = False) -> dict[str, Record]:
-    """Start every service that is not running and healthy. Starting twice is a no-op.
+def up(quiet: bool = False, on_demand: tuple[str, ...] | list[str] = ()) -> dict[str, Record]:
+    """Start every service that is not running and healthy, and the on-demand ones named in `on_demand` (or started
+    earlier). Starting twice is a no-op.
 
     Services start in `SERVICES` order and may use earlier ones (Snowflake reads S3 from the AWS service): once one
-    is started, the later ones are restarted too, so none keeps the address of a server that is gone. A service that
-    runs but is slow to answer is waited for, not restarted. Settings and fixed ports are checked before anything
-    starts; if a start fails, what this call started is stopped again."""
+    is started, the later ones that use earlier ones are restarted too, so none keeps the address of a server that
+    is gone. A service that runs but is slow to answer is waited for, not restarted. Settings and fixed ports are
+    checked before anything starts; if a start fails, what this call started is stopped again."""
     _spawn_env_ready()
     services = _services()
+    unknown = [name for name in on_demand if name not in services or not services[name].on_demand]
+    if unknown:
+        choices = ", ".join(name for name, service in services.items() if service.on_demand)
+        raise WorkbookError(f"No on-demand local cloud service {', '.join(unknown)}: choose from {choices}.")
     with _locked():
         records = _read()
         to_start: list[str] = []
         for name, service in services.items():
             record = records.get(name)
-            if to_start or record is None:
+            if record is None:
+                if not service.on_demand or name in on_demand:
+                    to_start.append(name)
+                continue
+            if to_start and service.uses_earlier:
                 to_start.append(name)
                 continue
             state = service.state(record)
@@ -259,7 +271,8 @@ def down() -> Stopped:
             state = service.state(record)
             if state == "gone":
                 found_lines.append(f"The local {name} service (pid {record.pid}) was already gone: killed or crashed.")
-            if state != "gone" and service.stop(record):
+            stopped = service.stop(record)  # also when gone: a service may clean what its killed process left
+            if state != "gone" and stopped:
                 result.append(name)
         found = strays({})
         if found:
@@ -311,7 +324,9 @@ def problems(rows: list[dict] | None = None) -> list[str]:
     """What `status` found wrong, one line each (empty when the local cloud is fully up or fully down)."""
     rows = status() if rows is None else rows
     lines = [row["advice"] for row in rows if row["advice"]]
-    states = {row["state"] for row in rows if not row["service"].startswith("airflow:")}
+    services = _services()
+    states = {row["state"] for row in rows if not row["service"].startswith("airflow:")
+              and not (row["state"] == "stopped" and services[row["service"]].on_demand)}
     if not lines and states == {"running", "stopped"}:
         missing = [row["service"] for row in rows if row["state"] == "stopped"]
         lines.append(f"The local cloud is half up ({', '.join(missing)} stopped): start the rest with "
@@ -326,6 +341,9 @@ def require(name: str = "aws") -> Record:
     state = service.state(rec) if rec else "stopped"
     if state == "slow":
         state = _wait_for_slow(name, service, rec, quiet=True)
+    if state != "running" and service.on_demand:
+        raise WorkbookError(f"The local {name} service is not running: start it with `python -m helpers.localcloud up "
+                            f"{name}` (or `helpers.localcloud.ensure_up(\"{name}\")` in a notebook).")
     if state != "running":
         raise WorkbookError(
             "The local cloud is not running: start it with `python -m helpers.localcloud up` "
@@ -369,8 +387,9 @@ def api_calls(reset: bool = False) -> dict[str, int]:
         return json.load(resp)
 
 
-def ensure_up() -> None:
-    """Start the local cloud if needed and say, in one line per service, what is emulated."""
-    records = up()
+def ensure_up(*on_demand: str) -> None:
+    """Start the local cloud if needed, with the on-demand services named (e.g. "postgres"), and say, in one line per
+    service, what is emulated."""
+    records = up(on_demand=on_demand)
     for name, rec in records.items():
         print(f"Local cloud {name}: {_services()[name].emulated_by} (emulated) at {rec.url}, up in {rec.start_seconds:.1f} s")

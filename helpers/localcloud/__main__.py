@@ -1,4 +1,4 @@
-"""python -m helpers.localcloud up|down|status|env
+"""python -m helpers.localcloud up [postgres]|down|status|env
 
 `status` exits 1 when something needs action (a service gone or not answering, stray Airflow processes, half up),
 saying what to do in one line each; every command exits 2 on a one-line error."""
@@ -16,10 +16,14 @@ from helpers.errors import WorkbookError
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m helpers.localcloud", description="Manage the workbook's local cloud.")
     parser.add_argument("command", choices=["up", "down", "status", "env"])
+    parser.add_argument("services", nargs="*", metavar="service",
+                        help="with up: on-demand services to start too (postgres)")
     args = parser.parse_args(argv)
     try:
+        if args.services and args.command != "up":
+            raise WorkbookError(f"Only `up` takes service names ({' '.join(args.services)}).")
         if args.command == "up":
-            localcloud.ensure_up()
+            localcloud.ensure_up(*args.services)
             print('Use it from a shell: eval "$(python -m helpers.localcloud env)"')
         elif args.command == "down":
             stopped = localcloud.down()

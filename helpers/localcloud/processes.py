@@ -44,13 +44,25 @@ def port_open(port: int, host: str = LOOPBACK) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
-def spawn(cmd: list[str], log_file: Path, env: dict[str, str] | None = None, cwd: Path | None = None) -> psutil.Process:
-    """Start a server detached from this process group (its own session, so its own process group)."""
+def as_user(user: str | None) -> dict:
+    """`subprocess` arguments that run a command as `user` (its group, none of ours); none for None."""
+    if user is None:
+        return {}
+    import pwd
+
+    entry = pwd.getpwnam(user)
+    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+
+
+def spawn(cmd: list[str], log_file: Path, env: dict[str, str] | None = None, cwd: Path | None = None,
+          user: str | None = None) -> psutil.Process:
+    """Start a server detached from this process group (its own session, so its own process group), as `user` if
+    given (a server that refuses to run as root)."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
     reap_finished()
     with open(log_file, "ab") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=cwd,
-                                start_new_session=True)
+                                start_new_session=True, **as_user(user))
     with _SPAWNED_LOCK:
         _SPAWNED[proc.pid] = proc
     return psutil.Process(proc.pid)
@@ -228,10 +240,11 @@ def processes_under(folder: Path, marker: str = "airflow") -> list[psutil.Proces
     for proc in psutil.process_iter(["cmdline", "cwd"]):
         try:
             cmd, cwd = " ".join(proc.info["cmdline"] or []), proc.info["cwd"] or ""
+            # A process may exit between the listing and its status (a killed postmaster's backends do).
+            if marker in cmd and (cwd == root or cwd.startswith(root + os.sep)) and proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
-        if marker in cmd and (cwd == root or cwd.startswith(root + os.sep)) and proc.status() != psutil.STATUS_ZOMBIE:
-            found.append(proc)
     return found
 
 

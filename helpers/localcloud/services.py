@@ -4,7 +4,7 @@ A service runs as its own process on 127.0.0.1, on a free port unless one is fix
 environment variable, and is stopped by PID (a short grace after SIGTERM, then SIGKILL). `state` tells a
 process that is gone or not ours (restart it) from one that is only slow to answer (wait for it). Scenario issues add services (fakesnow,
 PostgreSQL) by subclassing `ProcessService` in a module of their own and adding an instance to the package's `SERVICES`
-(`helpers.localcloud._services`).
+(`helpers.localcloud._services`); a service may stop its own way (PostgreSQL: a fast shutdown first).
 """
 
 from __future__ import annotations
@@ -66,6 +66,10 @@ class ProcessService:
     emulated_by: str = ""  # shown to the learner: what stands in for the real service
     scheme: str = "http"
     start_timeout: float = 60.0
+    # Started only when asked for by name (`up(on_demand=...)`), not by every `up`: most notebooks do not need it.
+    on_demand: bool = False
+    # Uses the services before it in `SERVICES` (their URLs), so restarts when one of them does.
+    uses_earlier: bool = True
 
     def command(self, port: int, token: str, state_dir: Path, others: dict[str, Record]) -> list[str]:
         """The server's command line. `others`: records of the services already up (Snowflake needs the AWS one's URL)."""
@@ -91,12 +95,16 @@ class ProcessService:
         procs.require_free(int(fixed), f"the local cloud's {self.name} service ({self.port_env})")
         return int(fixed)
 
-    def start(self, state_dir: Path, port: int | None = None, others: dict[str, Record] | None = None) -> Record:
+    def start(self, state_dir: Path, port: int | None = None, others: dict[str, Record] | None = None,
+              token: str | None = None) -> Record:
+        """Start the server and wait until it answers. `token`: what it answers to, if the service keeps one across
+        starts (PostgreSQL's password lives in its data folder); else a new one."""
         port = port or self.choose_port()
-        token = secrets.token_hex(8)
+        token = token or secrets.token_hex(8)
         log = state_dir / "logs" / f"{self.name}.log"
         started = time.monotonic()
-        proc = procs.spawn(self.command(port, token, state_dir, others or {}), log, env=self.environment())
+        proc = procs.spawn(self.command(port, token, state_dir, others or {}), log, env=self.environment(),
+                           user=self.run_as())
         record = Record(self.name, proc.pid, procs.started(proc), port, token, 0.0, str(log), self.scheme)
 
         def exited() -> str | None:
@@ -113,6 +121,10 @@ class ProcessService:
         record.start_seconds = round(time.monotonic() - started, 2)
         _VERIFIED[(record.pid, record.port, record.token)] = time.monotonic()  # it just answered: no second probe
         return record
+
+    def run_as(self) -> str | None:
+        """The user the server runs as, if not this process's own."""
+        return None
 
     def environment(self) -> dict[str, str]:
         env = dict(os.environ)
