@@ -27,6 +27,8 @@ SigV4 credential scope) -> WSGI app, and unsigned path prefix -> WSGI app (e.g. 
   SSM at resource level, other services at action level); every other caller stays unenforced.
 - `eks`: EKS clusters that work: moto's EKS control plane with, per cluster, a Kubernetes API subset over HTTPS (its
   own server in a thread of the gateway), pods run as local processes, an OIDC issuer for IRSA.
+- `lineage_receiver`: an OpenLineage receiver with Marquez's API subset (unsigned, path prefix `/api/v1/`): the
+  provider's HTTP transport posts RunEvents, notebook 08 reads them back as from Marquez.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ def load_emulators(state_dir: str, endpoint: str) -> tuple[dict, dict]:
 
     from helpers.localcloud.emulators import athena, eks, emr, glue, iam_simulator, logs_queries, moto_fixes
     from helpers.localcloud.emulators.lambda_runner import LambdaRunner
+    from helpers.localcloud.emulators.lineage_receiver import PREFIX, LineageReceiver
     from helpers.localcloud.emulators.mwaa import MwaaEmulator
 
     moto_fixes.apply()
@@ -50,7 +53,9 @@ def load_emulators(state_dir: str, endpoint: str) -> tuple[dict, dict]:
     work = Path(state_dir) / "lambda"
     work.mkdir(parents=True, exist_ok=True)
     runner = LambdaRunner(endpoint, work)
-    return {"airflow": mwaa, "lambda": runner}, {"/aws_mwaa/": mwaa, "/_workbook/mwaa/": mwaa, "/_workbook/lambda/": runner}
+    lineage = LineageReceiver(Path(state_dir) / "lineage")
+    return {"airflow": mwaa, "lambda": runner}, {"/aws_mwaa/": mwaa, "/_workbook/mwaa/": mwaa,
+                                                 "/_workbook/lambda/": runner, PREFIX: lineage}
 
 
 def wrap_gateway(app, state_dir: str):
