@@ -4,7 +4,8 @@ The provider's file transport (`{"type": "file", "log_file_path": ..., "append":
 an HTTP receiver stores the bodies posted to it. `read` takes either (a file, a list of dicts, any iterable of dicts or
 JSON lines), checks the little this module relies on, and orders the events by eventTime: the listener emits from
 forked processes and a receiver stores what arrives first, so a run's COMPLETE can precede its START in the file.
-`fold` makes one `Run` per runId; `runs_table` and `per_job` show them.
+`fold` makes one `Run` per runId; `runs_table` and `per_job` show them. `fetch` reads the events a Marquez-compatible
+API holds (Marquez on AWS, the local cloud's lineage receiver locally).
 
 Facets this module does not know (the provider's `airflow`, `processing_engine`, `unknownSourceAttribute`, a custom
 one) are kept on the run or dataset and otherwise ignored: producers add facets freely, the spec says consumers may.
@@ -14,6 +15,9 @@ from __future__ import annotations
 
 import json
 import re
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -50,6 +54,62 @@ def read(source: str | Path | Iterable[dict | str] | dict) -> list[dict]:
         when, kind = _check(event, where)
         ordered.append(((when, _RANK[kind], number), event))
     return [event for _, event in sorted(ordered, key=lambda pair: pair[0])]
+
+
+def fetch(base_url: str, namespace: str | None = None, page: int = 500, timeout: float = 30) -> list[dict]:
+    """Every RunEvent a Marquez-compatible API at `base_url` holds (its `GET /api/v1/events/lineage`, page by page),
+    those of jobs in `namespace` only when given, ordered as `read` orders them.
+
+    Pages are asked oldest first: events arriving while it reads are later ones, so they land after the pages already
+    read instead of shifting them. An answer other than 200, or none, is a one-line WorkbookError."""
+    if page < 1:
+        raise WorkbookError(f"page is how many events to ask for at once: at least 1, not {page}.")
+    base = base_url.rstrip("/")
+    found: list[dict] = []
+    offset = 0
+    while True:
+        query = urllib.parse.urlencode({"limit": page, "offset": offset, "sortDirection": "asc"})
+        answer = _get_json(f"{base}/api/v1/events/lineage?{query}", base, timeout)
+        batch = answer.get("events") if isinstance(answer, dict) else None
+        if not isinstance(batch, list):
+            raise WorkbookError(f"Marquez at {base} answered without an events list: is it Marquez's API?")
+        found.extend(event for event in batch if namespace is None or
+                     (isinstance(event, dict) and isinstance(event.get("job"), dict)
+                      and event["job"].get("namespace") == namespace))
+        offset += len(batch)
+        total = answer.get("totalCount")
+        # Marquez counts dataset and job events in totalCount but lists run events only: a short page ends the read
+        if len(batch) < page or (isinstance(total, int) and offset >= total):
+            return read(found)
+
+
+def _get_json(url: str, base: str, timeout: float) -> Any:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers={"Accept": "application/json"}),
+                                    timeout=timeout) as response:
+            body = response.read()
+    except urllib.error.HTTPError as error:
+        raise WorkbookError(f"Marquez at {base} answered {error.code}: {_message(error)}") from None
+    except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
+        reason = getattr(error, "reason", error)
+        raise WorkbookError(f"The lineage backend at {base} is not reachable ({reason}): start it (locally: "
+                            "`python -m helpers.localcloud up`) or check the URL.") from None
+    try:
+        return json.loads(body)
+    except ValueError:
+        raise WorkbookError(f"Marquez at {base} answered with something that is not JSON: is it Marquez's API?") from None
+
+
+def _message(error: urllib.error.HTTPError) -> str:
+    """The `message` of Marquez's error body, else the body's start, else the status's reason."""
+    text = error.read().decode("utf-8", "replace").strip()
+    try:
+        body = json.loads(text)
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        return body["message"]
+    return " ".join(text.split())[:200] or str(error.reason)
 
 
 def _items(source) -> Iterator[tuple[str, Any]]:
