@@ -76,6 +76,8 @@ MODULES = {
     "observability": "helpers.chapters.glue_observability.scenario",
     "lineage_events": "helpers.chapters.lineage.events",
     "lineage_graph": "helpers.chapters.lineage.graph",
+    "lineage": "helpers.chapters.lineage.scenario",
+    "sample_tickit": "helpers.samples.tickit",
 }
 
 
