@@ -320,3 +320,38 @@ def test_07_one_query_across_services_checkpoint(records, expected):
         assert row["status"] == "ok", row
     else:
         assert row["status"] == "failed" and expected in row["error"], row
+
+
+_08_RUNS = """
+import uuid
+from helpers import lineage_events, lineage_graph
+def run(job, state, outputs):
+    run_id, ns = str(uuid.uuid4()), "postgres://127.0.0.1:5432"
+    base = {"producer": "probe", "run": {"runId": run_id}, "job": {"namespace": "probe", "name": job,
+            "facets": {"jobType": {"jobType": "TASK"}}}, "inputs": [{"namespace": "s3://b", "name": "tickit/sales/sales_pipe.txt"}],
+            "outputs": [{"namespace": ns, "name": o} for o in outputs]}
+    return [{**base, "eventType": "START", "eventTime": "2026-01-01T00:00:0%(second)dZ"},
+            {**base, "eventType": state, "eventTime": "2026-01-01T00:00:0%(end)dZ"}]
+first = run("rs_source_to_staging.load_sales", "COMPLETE", ["warehouse.staging.sales"])
+graph = lineage_graph.build(first)
+edges = graph.edges()
+pairs = set(zip(edges.source, edges.target, strict=True))
+events2 = first + run("rs_source_to_staging.load_sales", %(state)r, %(outputs)r)
+graph2 = lineage_graph.build(events2)
+runs2 = lineage_events.runs_table(lineage_events.fold(events2))
+load_runs = runs2[runs2.job == "rs_source_to_staging.load_sales"]
+"""
+
+
+@pytest.mark.parametrize(("second", "expected"), [
+    ({"state": "FAIL", "outputs": ["warehouse.staging.sales"]}, "load_sales runs: ['COMPLETE', 'FAIL']"),  # the re-run failed
+    ({"state": "COMPLETE", "outputs": ["warehouse.staging.sales", "warehouse.staging.sales_v2"]}, "AssertionError"),  # a new edge
+    ({"state": "COMPLETE", "outputs": ["warehouse.staging.sales"]}, None),
+], ids=["failed-rerun", "rerun-adds-an-edge", "same-edges-pass"])
+def test_08_second_run_adds_runs_not_edges_checkpoint(second, expected):
+    row, _ = _probe("probe_08_rerun", _cell(_08_RUNS % {**second, "second": 1, "end": 5}, 1),
+                    _cell(_checkpoint("08_lineage", "edges2 = graph2.edges()"), 2))
+    if expected is None:
+        assert row["status"] == "ok", row
+    else:
+        assert row["status"] == "failed" and expected in row["error"], row

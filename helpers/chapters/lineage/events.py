@@ -56,9 +56,11 @@ def read(source: str | Path | Iterable[dict | str] | dict) -> list[dict]:
     return [event for _, event in sorted(ordered, key=lambda pair: pair[0])]
 
 
-def fetch(base_url: str, namespace: str | None = None, page: int = 500, timeout: float = 30) -> list[dict]:
+def fetch(base_url: str, namespace: str | None = None, page: int = 500, timeout: float = 30,
+          since: datetime | None = None) -> list[dict]:
     """Every RunEvent a Marquez-compatible API at `base_url` holds (its `GET /api/v1/events/lineage`, page by page),
-    those of jobs in `namespace` only when given, ordered as `read` orders them.
+    those of jobs in `namespace` only when given, and from `since` on (an aware datetime) when given, ordered as
+    `read` orders them. `since` keeps out what an interrupted run left (Marquez never forgets an event).
 
     Pages are asked oldest first: events arriving while it reads are later ones, so they land after the pages already
     read instead of shifting them. An answer other than 200, or none, is a one-line WorkbookError."""
@@ -80,7 +82,8 @@ def fetch(base_url: str, namespace: str | None = None, page: int = 500, timeout:
         total = answer.get("totalCount")
         # Marquez counts dataset and job events in totalCount but lists run events only: a short page ends the read
         if len(batch) < page or (isinstance(total, int) and offset >= total):
-            return read(found)
+            ordered = read(found)
+            return ordered if since is None else [event for event in ordered if event_time(event["eventTime"]) >= since]
 
 
 def _get_json(url: str, base: str, timeout: float) -> Any:
