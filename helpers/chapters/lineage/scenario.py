@@ -91,8 +91,10 @@ def row_counts(connection: dict, schema: str) -> dict[str, int]:
 # --- the lineage backend ---------------------------------------------------------------------------------------------
 
 def lineage_url(marquez_url: str = "") -> str:
-    """Where the environment sends its events and the notebook reads them: your Marquez on AWS (`marquez_url`), the
-    local cloud's receiver locally (it answers on the local cloud's endpoint)."""
+    """Where the environment sends its events and the notebook reads them: your Marquez (`marquez_url`; required on
+    AWS), else locally the local cloud's receiver (it answers on the local cloud's endpoint)."""
+    if marquez_url:
+        return marquez_url.rstrip("/")
     if cloud.settings().is_local:
         from helpers import localcloud
 
@@ -100,7 +102,6 @@ def lineage_url(marquez_url: str = "") -> str:
     if not marquez_url:
         raise WorkbookError("On AWS this notebook needs a lineage backend: set the parameter marquez_url to your "
                             "Marquez API (for example http://marquez.internal:5000), reachable from the environment.")
-    return marquez_url.rstrip("/")
 
 
 def delete_events(url: str, namespace: str = NAMESPACE) -> bool:
