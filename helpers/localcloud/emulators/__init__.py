@@ -29,6 +29,8 @@ SigV4 credential scope) -> WSGI app, and unsigned path prefix -> WSGI app (e.g. 
   own server in a thread of the gateway), pods run as local processes, an OIDC issuer for IRSA.
 - `lineage_receiver`: an OpenLineage receiver with Marquez's API subset (unsigned, path prefix `/api/v1/`): the
   provider's HTTP transport posts RunEvents, notebook 08 reads them back as from Marquez.
+- `sample_api`: a small paginated JSON API of computed sample datasets (unsigned, path prefix `/_workbook/sample-api/`),
+  the HTTP API notebook 09's assets producer fetches from where there is no internet.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from __future__ import annotations
 def load_emulators(state_dir: str, endpoint: str) -> tuple[dict, dict]:
     from pathlib import Path
 
-    from helpers.localcloud.emulators import athena, eks, emr, glue, iam_simulator, logs_queries, moto_fixes
+    from helpers.localcloud.emulators import athena, eks, emr, glue, iam_simulator, logs_queries, moto_fixes, sample_api
     from helpers.localcloud.emulators.lambda_runner import LambdaRunner
     from helpers.localcloud.emulators.lineage_receiver import PREFIX, LineageReceiver
     from helpers.localcloud.emulators.mwaa import MwaaEmulator
@@ -55,7 +57,8 @@ def load_emulators(state_dir: str, endpoint: str) -> tuple[dict, dict]:
     runner = LambdaRunner(endpoint, work)
     lineage = LineageReceiver(Path(state_dir) / "lineage")
     return {"airflow": mwaa, "lambda": runner}, {"/aws_mwaa/": mwaa, "/_workbook/mwaa/": mwaa,
-                                                 "/_workbook/lambda/": runner, PREFIX: lineage}
+                                                 "/_workbook/lambda/": runner, PREFIX: lineage,
+                                                 sample_api.PREFIX: sample_api.SampleApi()}
 
 
 def wrap_gateway(app, state_dir: str):
