@@ -66,9 +66,6 @@ def pytest_collection_modifyitems(config, items):
         items[:] = keep
 
 
-UNIT_TESTS_NICE = 5  # CPU share against the lanes when both want it: about 1 to 3
-
-
 @pytest.hookimpl(trylast=True)
 def pytest_collection_finish(session):
     """The notebook lanes start now, in the background, and their tests run last (they wait for the lanes)."""
@@ -95,7 +92,7 @@ def pytest_collection_finish(session):
     # thread's nice value is its own, so the lanes' thread (started above, at the default) and everything it starts
     # keep theirs. Measured on 2 cores: the lane's notebooks took twice their time alone with the unit tests beside.
     if hasattr(os, "nice") and not one_notebook:
-        os.nice(UNIT_TESTS_NICE)
+        os.nice(lanes.UNIT_TESTS_NICE)
 
 
 

@@ -34,6 +34,7 @@ from helpers.testkit import budgets
 RUN_DIR = BUILD_DIR / "test-notebooks"
 GB = 1024 ** 3
 LANE_MEMORY_GB = 4  # one lane peaks at about 3.7 GB (notebook 02, three environments)
+UNIT_TESTS_NICE = 5  # the unit tests beside the lanes (conftest.py): a third of a core against a lane that wants it
 
 
 def selected_notebooks() -> list[str]:
