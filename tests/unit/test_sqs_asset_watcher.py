@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
+import threading
 import time
 import warnings
 
@@ -90,6 +91,25 @@ async def first_event(trigger, seconds: float):
     return await asyncio.wait_for(first(), seconds)
 
 
+def run_async(coroutine):
+    """`asyncio.run` in a thread of its own: earlier tests of a session (Playwright's sync API) leave an event loop
+    running in this one, where asyncio.run refuses to start."""
+    outcome = {}
+
+    def target():
+        try:
+            outcome["value"] = asyncio.run(coroutine)
+        except BaseException as error:  # handed back to the test's thread
+            outcome["error"] = error
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
 @pytest.mark.parametrize("form", ["queue", "scheme"])
 def test_a_message_on_the_local_queue_fires_the_rebuilt_trigger(module_cloud, form):
     from helpers.aws import cloud
@@ -108,13 +128,13 @@ def test_a_message_on_the_local_queue_fires_the_rebuilt_trigger(module_cloud, fo
     [stored] = stored_watchers(watched_dag(trigger))
 
     with pytest.raises(TimeoutError):  # an empty queue fires nothing: the trigger keeps polling
-        asyncio.run(first_event(rebuilt_trigger(stored["trigger"]), 2.5))
+        run_async(first_event(rebuilt_trigger(stored["trigger"]), 2.5))
     # The cancelled poll's long wait (WaitTimeSeconds=1) still runs on the server: a message sent into it would be
     # received for a closed connection and stay invisible for 30 s, as on AWS.
     time.sleep(1.5)
 
     sqs.send_message(QueueUrl=local_url, MessageBody=json.dumps({"order": 42}))
-    event = asyncio.run(first_event(rebuilt_trigger(stored["trigger"]), 10))
+    event = run_async(first_event(rebuilt_trigger(stored["trigger"]), 10))
     assert event.payload["status"] == "success"
     assert [json.loads(m["Body"]) for m in event.payload["message_batch"]] == [{"order": 42}]
     attributes = sqs.get_queue_attributes(QueueUrl=local_url, AttributeNames=["All"])["Attributes"]
