@@ -1,12 +1,14 @@
 """The continuous timetable (post "Introducing Apache Airflow version 2.6.3 support on Amazon MWAA"), on Airflow 3:
 `schedule="@continuous"` starts the next run as soon as the last one ends, whether it succeeded or failed;
-`max_active_runs=1` is required. Pause the DAG to stop it. Every third run fails here, to show the next one starts
-anyway."""
+`max_active_runs=1` is required. Pause the DAG to stop it. Every third run fails here (a Variable counts the runs), to
+show the next one starts anyway."""
 
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import DAG, task
+from airflow.sdk import DAG, Variable, task
+
+COUNTER = "continuous_timetable_runs"
 
 with DAG(
     dag_id="continuous_timetable",
@@ -19,10 +21,10 @@ with DAG(
     doc_md=__doc__,
 ) as dag:
     @task
-    def step(ti=None) -> int:
-        # this run's number, from the previous runs' XCom (a failed run pushes it too, before failing)
-        number = (ti.xcom_pull(task_ids="step", key="number", include_prior_dates=True) or 0) + 1
-        ti.xcom_push(key="number", value=number)
+    def step() -> int:
+        # the run's number, kept in a Variable: XComs of a failed try are not kept for the next run
+        number = int(Variable.get(COUNTER, default=0)) + 1
+        Variable.set(COUNTER, number)
         if number % 3 == 0:
             raise RuntimeError(f"run {number} fails on purpose; the timetable starts the next one anyway")
         return number

@@ -17,10 +17,14 @@ from helpers.errors import WorkbookError
 from helpers.procs import wait_until
 
 NOTEBOOK = "09_airflow3_features"
-DAG_IDS = ("assets_producer", "assets_consumer", "count_lines_mapping", "notifiers_demo", "continuous_timetable",
-           "params_trigger_form")
+DAG_IDS = ("assets_producer", "assets_consumer", "assets_conditions", "count_lines_mapping", "notifiers_demo",
+           "continuous_timetable", "params_trigger_form")
 DAG_FILES = tuple(f"{dag_id}.py" for dag_id in DAG_IDS)
+EVENT_DAG = "sqs_event_driven"  # deployed once its queue's Variable exists
+EXERCISE_DAG = "features_exercise"
+VARIABLES = ("sqs_event_queue_url", "continuous_timetable_runs")
 TOPIC = "mwaa-workbook-09-notifications"
+EVENTS_QUEUE = "mwaa-workbook-09-events"
 EXECUTION_POLICY = f"{NOTEBOOK}-features"
 EMULATED = ("Emulated by the local cloud: the HTTP API the producer reads is the local cloud's sample API "
             "(/_workbook/sample-api/); SNS and SQS are moto's.")
@@ -94,6 +98,22 @@ def sample_texts(count: int) -> dict[str, str]:
             for n in range(1, count + 1)}
 
 
+def set_variable(api: mwaa.AirflowApi, key: str, value: str) -> None:
+    """An Airflow Variable in the metadata database, through the REST API (created, or replaced on a re-run)."""
+    try:
+        api.call("POST", "/variables", body={"key": key, "value": value})
+    except WorkbookError:  # it exists: a re-run
+        api.call("PATCH", f"/variables/{key}", body={"key": key, "value": value})
+
+
+def delete_variable(api: mwaa.AirflowApi, key: str) -> bool:
+    try:
+        api.call("DELETE", f"/variables/{key}")
+        return True
+    except WorkbookError:  # 404: none
+        return False
+
+
 # --- figures ---------------------------------------------------------------------------------------------------------
 
 def asset_graph(api: mwaa.AirflowApi, producer: str, consumer: str, name: str = f"{NOTEBOOK}_assets") -> Path:
@@ -139,13 +159,14 @@ def clean_up(environment: str) -> pd.DataFrame:
     bucket, prefix = mwaa.source_bucket(environment)
     api = mwaa.AirflowApi(environment)
     for key in s3.list_keys(bucket, prefix):
-        if Path(key).stem in DAG_IDS:
+        if Path(key).stem in (*DAG_IDS, EVENT_DAG, EXERCISE_DAG):
             cloud.client("s3").delete_object(Bucket=bucket, Key=key)
             rows.append({"resource": f"dag file {Path(key).name}", "deleted": True})
-    for dag_id in sorted(d for d in api.dags().dag_id if d in DAG_IDS):
+    for dag_id in sorted(d for d in api.dags().dag_id if d in (*DAG_IDS, EVENT_DAG, EXERCISE_DAG)):
         api.wait_for_dag(dag_id, present=False, timeout=120)
         api.delete_dag(dag_id)
         rows.append({"resource": f"dag {dag_id}", "deleted": True})
+    rows += [{"resource": f"variable {key}", "deleted": True} for key in VARIABLES if delete_variable(api, key)]
     if mwaa.revoke(environment, EXECUTION_POLICY):
         rows.append({"resource": f"execution role policy {EXECUTION_POLICY}", "deleted": True})
     tagged = cleanup.delete_tagged(NOTEBOOK)
@@ -155,5 +176,8 @@ def clean_up(environment: str) -> pd.DataFrame:
 
 def leftovers(environment: str) -> pd.DataFrame:
     found = [{"what": "tagged", "name": arn} for arn in tags.tagged_resources(NOTEBOOK).arn]
-    found += [{"what": "dag", "name": d} for d in mwaa.AirflowApi(environment).dags().dag_id if d in DAG_IDS]
+    api = mwaa.AirflowApi(environment)
+    found += [{"what": "dag", "name": d} for d in api.dags().dag_id if d in (*DAG_IDS, EVENT_DAG, EXERCISE_DAG)]
+    variables = {v["key"] for v in api.call("GET", "/variables", {"limit": 100})["variables"]}
+    found += [{"what": "variable", "name": key} for key in VARIABLES if key in variables]
     return pd.DataFrame(found, columns=["what", "name"])
