@@ -24,7 +24,7 @@ with DAG(
     def step() -> int:
         # the run's number, kept in a Variable: XComs of a failed try are not kept for the next run
         number = int(Variable.get(COUNTER, default=0)) + 1
-        Variable.set(COUNTER, number)
+        Variable.set(COUNTER, str(number))  # Variables hold strings
         if number % 3 == 0:
             raise RuntimeError(f"run {number} fails on purpose; the timetable starts the next one anyway")
         return number
