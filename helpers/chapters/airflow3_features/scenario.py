@@ -83,11 +83,13 @@ def new_runs_within(api: mwaa.AirflowApi, dag_id: str, known: int, seconds: floa
     return max(0, len(runs(api, dag_id)) - known)
 
 
-def wait_for_runs(api: mwaa.AirflowApi, dag_id: str, count: int, timeout: float = 240) -> pd.DataFrame:
-    """Wait until `count` runs of the DAG have ended; all its runs, numbered."""
-    wait_until(lambda: runs(api, dag_id).state.isin(["success", "failed"]).sum() >= count, timeout=timeout,
-               what=f"{count} runs of {dag_id}")
-    table = runs(api, dag_id)
+def wait_for_runs(api: mwaa.AirflowApi, dag_id: str, count: int, known: int = 0, timeout: float = 240) -> pd.DataFrame:
+    """Wait until `count` runs after the `known` ones have ended; those runs (and any started since), numbered from 1."""
+    def ended() -> bool:
+        return runs(api, dag_id).iloc[known:].state.isin(["success", "failed"]).sum() >= count
+
+    wait_until(ended, timeout=timeout, what=f"{count} runs of {dag_id}")
+    table = runs(api, dag_id).iloc[known:].reset_index(drop=True)
     return table.assign(run=range(1, len(table) + 1))
 
 
