@@ -4,7 +4,8 @@
 `list_files` lists the text files under a prefix; `count_lines` is mapped over them, one task instance per file, as
 many as there are files at run time; `total` adds the counts. Upload more files and the next run has more instances.
 `max_active_tis_per_dag` caps how many mapped instances run at once; `[core] max_map_length` (1024 by default) caps
-how many a run may create: a run over more files fails at `count_lines`.
+how many a run may create: over more files, `list_files` fails (its list is refused) and `count_lines` does not
+run.
 """
 
 from __future__ import annotations

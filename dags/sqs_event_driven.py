@@ -4,17 +4,19 @@ polling DAG: the triggerer waits, asynchronously, next to the deferred tasks.
 
 `MessageQueueTrigger` comes from `apache-airflow-providers-common-messaging`, which MWAA's constraints pin but its
 image does not install: on MWAA it goes in `requirements.txt`. Triggers are not templated, so the queue must be known
-when the DAG is parsed: its URL is the Airflow Variable `sqs_event_queue_url` (set it before deploying the DAG; without
-it the asset has no watcher and nothing starts the DAG).
+when the DAG is parsed. Its URL is the configuration option `workbook.sqs_event_queue_url`, which the environment's
+AirflowConfigurationOptions set (MWAA exports each option as `AIRFLOW__<SECTION>__<KEY>`): reading configuration costs
+nothing at parse time, where a Variable would query the metadata database at every parse. Without it the asset has no
+watcher and nothing starts the DAG.
 """
 
 from __future__ import annotations
 
 import pendulum
 from airflow.providers.common.messaging.triggers.msg_queue import MessageQueueTrigger
-from airflow.sdk import DAG, Asset, AssetWatcher, Variable, task
+from airflow.sdk import DAG, Asset, AssetWatcher, conf, task
 
-QUEUE_URL = Variable.get("sqs_event_queue_url", default=None)
+QUEUE_URL = conf.get("workbook", "sqs_event_queue_url", fallback=None)
 watchers = [AssetWatcher(name="sqs_events_watcher",
                          trigger=MessageQueueTrigger(scheme="sqs", sqs_queue=QUEUE_URL, waiter_delay=2))] if QUEUE_URL else []
 sqs_events = Asset(name="sqs_events", watchers=watchers)

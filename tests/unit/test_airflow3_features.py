@@ -62,11 +62,33 @@ def test_the_params_schema_refuses_what_the_form_refuses():
             broken.validate()
 
 
-def test_the_event_driven_dag_watches_the_queue_its_variable_names(monkeypatch):
+def test_the_event_driven_dag_watches_the_queue_its_configuration_option_names(monkeypatch):
     url = "https://sqs.us-east-1.amazonaws.com/123456789012/mwaa-workbook-09-events"
-    monkeypatch.setenv("AIRFLOW_VAR_SQS_EVENT_QUEUE_URL", url)
+    monkeypatch.setenv("AIRFLOW__WORKBOOK__SQS_EVENT_QUEUE_URL", url)
     dag = _dag("sqs_event_driven")
     condition = dag.timetable.asset_condition
     [asset] = getattr(condition, "objects", [condition])
     [watcher] = asset.watchers
     assert url in repr(vars(watcher.trigger))
+
+
+def test_without_its_configuration_option_the_event_driven_dag_has_no_watcher(monkeypatch):
+    monkeypatch.delenv("AIRFLOW__WORKBOOK__SQS_EVENT_QUEUE_URL", raising=False)
+    condition = _dag("sqs_event_driven").timetable.asset_condition
+    [asset] = getattr(condition, "objects", [condition])
+    assert asset.watchers == []
+
+
+def test_the_queued_story_reads_the_audit_log_oldest_first_in_seconds():
+    from helpers.chapters.airflow3_features import scenario
+
+    class Api:
+        def call(self, method, path, query=None, body=None):
+            assert (method, path, query["task_id"], query["order_by"]) == ("GET", "/eventLogs", "t", "when")
+            return {"event_logs": [
+                {"when": "2026-01-01T00:00:07.400Z", "event": "stuck in queued reschedule", "extra": "x"},
+                {"when": "2026-01-01T00:00:14.000+00:00", "event": "stuck in queued reschedule", "extra": "x"},
+                {"when": "2026-01-01T00:00:21.600Z", "event": "stuck in queued tries exceeded", "extra": "y"}]}
+
+    story = scenario.queued_story(Api(), "d", "r", "t")
+    assert list(story.second) == [0, 7, 14] and list(story.event)[-1] == "stuck in queued tries exceeded"

@@ -17,17 +17,18 @@ from helpers.errors import WorkbookError
 from helpers.procs import wait_until
 
 NOTEBOOK = "09_airflow3_features"
-DAG_IDS = ("assets_producer", "assets_consumer", "assets_conditions", "count_lines_mapping", "notifiers_demo",
-           "continuous_timetable", "params_trigger_form")
+DAG_IDS = ("assets_producer", "assets_consumer", "assets_conditions", "sqs_event_driven", "count_lines_mapping",
+           "file_stats_group", "notifiers_demo", "queued_timeout", "continuous_timetable", "params_trigger_form")
 DAG_FILES = tuple(f"{dag_id}.py" for dag_id in DAG_IDS)
-EVENT_DAG = "sqs_event_driven"  # deployed once its queue's Variable exists
 EXERCISE_DAG = "features_exercise"
-VARIABLES = ("sqs_event_queue_url", "continuous_timetable_runs")
+VARIABLES = ("continuous_timetable_runs",)
+QUEUE_OPTION = "workbook.sqs_event_queue_url"  # read by sqs_event_driven.py when it is parsed
 TOPIC = "mwaa-workbook-09-notifications"
 EVENTS_QUEUE = "mwaa-workbook-09-events"
 EXECUTION_POLICY = f"{NOTEBOOK}-features"
 EMULATED = ("Emulated by the local cloud: the HTTP API the producer reads is the local cloud's sample API "
-            "(/_workbook/sample-api/); SNS and SQS are moto's.")
+            "(/_workbook/sample-api/); SNS and SQS are moto's; the local MWAA's workers serve only the default queue "
+            "(step 4).")
 
 
 def service_note() -> str:
@@ -100,20 +101,23 @@ def sample_texts(count: int) -> dict[str, str]:
             for n in range(1, count + 1)}
 
 
-def set_variable(api: mwaa.AirflowApi, key: str, value: str) -> None:
-    """An Airflow Variable in the metadata database, through the REST API (created, or replaced on a re-run)."""
-    try:
-        api.call("POST", "/variables", body={"key": key, "value": value})
-    except WorkbookError:  # it exists: a re-run
-        api.call("PATCH", f"/variables/{key}", body={"key": key, "value": value})
-
-
 def delete_variable(api: mwaa.AirflowApi, key: str) -> bool:
     try:
         api.call("DELETE", f"/variables/{key}")
         return True
     except WorkbookError:  # 404: none
         return False
+
+
+def queued_story(api: mwaa.AirflowApi, dag_id: str, run_id: str, task_id: str) -> pd.DataFrame:
+    """What the scheduler recorded about one task instance in the audit log (`GET /eventLogs`), oldest first, with
+    seconds since the first entry: its requeues after `task_queued_timeout` and its failure."""
+    logs = api.call("GET", "/eventLogs", {"dag_id": dag_id, "run_id": run_id, "task_id": task_id, "order_by": "when",
+                                          "limit": 100})["event_logs"]
+    table = pd.DataFrame(logs, columns=["when", "event", "extra"])
+    table["when"] = pd.to_datetime(table["when"], utc=True, format="ISO8601")
+    table.insert(0, "second", (table["when"] - table["when"].min()).dt.total_seconds().round().astype(int))
+    return table.drop(columns="when").reset_index(drop=True)
 
 
 # --- figures ---------------------------------------------------------------------------------------------------------
@@ -161,25 +165,32 @@ def clean_up(environment: str) -> pd.DataFrame:
     bucket, prefix = mwaa.source_bucket(environment)
     api = mwaa.AirflowApi(environment)
     for key in s3.list_keys(bucket, prefix):
-        if Path(key).stem in (*DAG_IDS, EVENT_DAG, EXERCISE_DAG):
+        if Path(key).stem in (*DAG_IDS, EXERCISE_DAG):
             cloud.client("s3").delete_object(Bucket=bucket, Key=key)
             rows.append({"resource": f"dag file {Path(key).name}", "deleted": True})
-    for dag_id in sorted(d for d in api.dags().dag_id if d in (*DAG_IDS, EVENT_DAG, EXERCISE_DAG)):
+    for dag_id in sorted(d for d in api.dags().dag_id if d in (*DAG_IDS, EXERCISE_DAG)):
         api.wait_for_dag(dag_id, present=False, timeout=120)
         api.delete_dag(dag_id)
         rows.append({"resource": f"dag {dag_id}", "deleted": True})
     rows += [{"resource": f"variable {key}", "deleted": True} for key in VARIABLES if delete_variable(api, key)]
+    # the options go back while the tagged resources are deleted: the update restarts Airflow, they need no Airflow
+    restored = mwaa.restore_options(environment, NOTEBOOK, wait=False) is not None
     if mwaa.revoke(environment, EXECUTION_POLICY):
         rows.append({"resource": f"execution role policy {EXECUTION_POLICY}", "deleted": True})
     tagged = cleanup.delete_tagged(NOTEBOOK)
     rows += [{"resource": arn, "deleted": bool(done)} for arn, done in zip(tagged.arn, tagged.deleted, strict=True)]
+    if restored:
+        mwaa.wait_for_status(environment, "AVAILABLE", timeout=3600)
+        rows.append({"resource": "AirflowConfigurationOptions as before", "deleted": True})
     return pd.DataFrame(rows, columns=["resource", "deleted"])
 
 
 def leftovers(environment: str) -> pd.DataFrame:
     found = [{"what": "tagged", "name": arn} for arn in tags.tagged_resources(NOTEBOOK).arn]
     api = mwaa.AirflowApi(environment)
-    found += [{"what": "dag", "name": d} for d in api.dags().dag_id if d in (*DAG_IDS, EVENT_DAG, EXERCISE_DAG)]
+    found += [{"what": "dag", "name": d} for d in api.dags().dag_id if d in (*DAG_IDS, EXERCISE_DAG)]
     variables = {v["key"] for v in api.call("GET", "/variables", {"limit": 100})["variables"]}
     found += [{"what": "variable", "name": key} for key in VARIABLES if key in variables]
+    if QUEUE_OPTION in (mwaa.describe(environment).get("AirflowConfigurationOptions") or {}):
+        found.append({"what": "configuration option", "name": QUEUE_OPTION})
     return pd.DataFrame(found, columns=["what", "name"])
