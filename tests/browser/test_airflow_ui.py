@@ -112,6 +112,6 @@ def test_the_trigger_form_drawn_from_typed_params(environment, page):
     dialog = page.get_by_role("dialog")
     dialog.wait_for(timeout=30_000)
     for label in ("environment", "batch_size", "report_date", "regions", "options"):  # one field per Param
-        dialog.get_by_text(label, exact=True).first.wait_for(timeout=10_000)
+        dialog.locator("label", has_text=re.compile(rf"^\s*{label}\b")).first.wait_for(timeout=10_000)
     dialog.get_by_text("Records per batch.").first.wait_for(timeout=10_000)  # the Param's description under its field
     screenshot(page, "airflow_trigger_form.png")
