@@ -77,6 +77,7 @@ MODULES = {
     "lineage_events": "helpers.chapters.lineage.events",
     "lineage_graph": "helpers.chapters.lineage.graph",
     "lineage": "helpers.chapters.lineage.scenario",
+    "features": "helpers.chapters.airflow3_features.scenario",
     "notifications": "helpers.chapters.airflow3_features.notifications",
     "sample_tickit": "helpers.samples.tickit",
 }

@@ -355,3 +355,30 @@ def test_08_second_run_adds_runs_not_edges_checkpoint(second, expected):
         assert row["status"] == "ok", row
     else:
         assert row["status"] == "failed" and expected in row["error"], row
+
+
+# 09's queued-timeout checkpoint, on what the step reads from Airflow: the run, its task instances, the audit log
+_09_STUCK = """
+import pandas as pd
+from helpers import cloud
+stuck_state = %(state)r
+stuck_tis = pd.DataFrame({"task": ["on_a_queue_no_worker_serves", "on_the_environments_queue"], "state": ["failed", %(served)r]})
+story = pd.DataFrame({"second": %(seconds)r, "event": %(events)r})
+"""
+_REQUEUED = ["stuck in queued reschedule"] * 2 + ["stuck in queued tries exceeded"]
+
+
+@pytest.mark.parametrize(("records", "expected"), [
+    ({"state": "failed", "served": "success", "seconds": [0, 7, 14], "events": _REQUEUED}, None),
+    ({"state": "failed", "served": "failed", "seconds": [0, 7, 14], "events": _REQUEUED}, "run failed: {'on_a_queue"),
+    ({"state": "failed", "served": "success", "seconds": [0, 7], "events": _REQUEUED[1:]}, "audit log: ['stuck in queued re"),
+    ({"state": "failed", "served": "success", "seconds": [0, 2, 4], "events": _REQUEUED}, "failed 4 s after the first"),
+    ({"state": "success", "served": "success", "seconds": [], "events": []}, "run success: {"),
+], ids=["three-timeouts-pass", "served-task-failed", "one-requeue", "no-timeout-waited", "never-stuck"])
+def test_09_queued_timeout_checkpoint(records, expected):
+    row, _ = _probe("probe_09_stuck", _cell(_09_STUCK % records, 1),
+                    _cell(_checkpoint("09_airflow3_features", "stuck in queued tries exceeded"), 2))
+    if expected is None:
+        assert row["status"] == "ok", row
+    else:
+        assert row["status"] == "failed" and expected in row["error"], row

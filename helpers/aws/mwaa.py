@@ -200,6 +200,41 @@ def workshop_environment(timeout: float = 900) -> str:
     return name
 
 
+def _options_record(name: str, notebook: str):
+    from helpers.paths import state_dir
+
+    return state_dir() / notebook / f"{name}-airflow-configuration-options.json"
+
+
+def remember_options(name: str, notebook: str, options: dict[str, str] | None = None) -> dict[str, str]:
+    """An environment's AirflowConfigurationOptions before `notebook` changes them (`options`, or as described now),
+    kept on disk for its clean-up. The first record wins: a re-run after an interruption does not record the changed
+    options."""
+    record = _options_record(name, notebook)
+    if record.exists():
+        return json.loads(record.read_text())
+    options = dict(describe(name).get("AirflowConfigurationOptions") or {}) if options is None else dict(options)
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.touch(mode=0o600)  # option values can be secret: readable by you only
+    record.write_text(json.dumps(options))
+    return options
+
+
+def restore_options(name: str, notebook: str, timeout: float = 3600, wait: bool = True) -> dict[str, str] | None:
+    """Put back what `remember_options` kept (UpdateEnvironment replaces the whole map; an update restarts Airflow).
+    The options restored, or None when nothing was recorded. `wait=False` returns while the update runs."""
+    record = _options_record(name, notebook)
+    if not record.exists():
+        return None
+    previous = json.loads(record.read_text())
+    if status(name) and (describe(name).get("AirflowConfigurationOptions") or {}) != previous:
+        client().update_environment(Name=name, AirflowConfigurationOptions=previous)
+        if wait:
+            wait_for_status(name, "AVAILABLE", timeout)
+    record.unlink()
+    return previous
+
+
 def source_bucket(name: str) -> tuple[str, str]:
     """(bucket, DAG prefix) of an environment, e.g. ("my-bucket", "dags/")."""
     env = describe(name)
@@ -279,7 +314,8 @@ class AirflowApi:
             # Airflow uploads a task's log when the task process exits, possibly after the run is marked done:
             # wait, so that a finished run's logs can be read straight away. A task that never started has no log.
             tis = self.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
-            ran = sum(1 for ti in tis if ti["state"] in ("success", "failed") and ti.get("start_date"))
+            # A task the scheduler failed without a worker (stuck in queued) has a start date but no host.
+            ran = sum(1 for ti in tis if ti["state"] in ("success", "failed") and ti.get("start_date") and ti.get("hostname"))
             try:
                 self.task_log_streams(dag_id, run_id, expected=ran, timeout=120)
             except WorkbookError:

@@ -93,3 +93,25 @@ def test_airflow_ui_signed_in_through_the_workbook_link(environment, page):
         page.locator(f'[data-testid="grid-{run_id}-{task}"] [data-testid="task-state-badge"]').wait_for(timeout=30_000)
     page.get_by_text("success").first.wait_for(timeout=10_000)
     screenshot(page, "airflow_grid.png")
+
+
+def test_the_trigger_form_drawn_from_typed_params(environment, page):
+    """Notebook 09's params_trigger_form: the UI's trigger form has a field per Param, from its JSON schema."""
+    from helpers.aws import mwaa, s3
+
+    name, _ = environment
+    bucket, prefix = mwaa.source_bucket(name)
+    s3.upload_dag(bucket, "params_trigger_form.py", prefix)
+    mwaa.AirflowApi(name).wait_for_dag("params_trigger_form", timeout=60)
+    (href,) = re.findall(r'href="([^"]+)"', mwaa.airflow_ui_link(name).data)
+    page.goto(unescape(href))
+    base = unescape(href).split("/pluginsv2/", 1)[0]
+
+    page.goto(f"{base}/dags/params_trigger_form")
+    page.get_by_role("button", name=re.compile("^Trigger", re.I)).first.click()
+    dialog = page.get_by_role("dialog")
+    dialog.wait_for(timeout=30_000)
+    for label in ("environment", "batch_size", "report_date", "regions", "options"):  # one field per Param
+        dialog.locator("label", has_text=re.compile(rf"^\s*{label}\b")).first.wait_for(timeout=10_000)
+    dialog.get_by_text("Records per batch.").first.wait_for(timeout=10_000)  # the Param's description under its field
+    screenshot(page, "airflow_trigger_form.png")

@@ -96,6 +96,9 @@ class _FakeMwaa:
     def describe(self, name):
         return {"Name": name, "AirflowConfigurationOptions": dict(self.options)}
 
+    def get_environment(self, Name):  # noqa: N803
+        return {"Environment": {**self.describe(Name), "Status": "AVAILABLE"}}
+
     def update_environment(self, Name, AirflowConfigurationOptions):  # noqa: N803 (boto3's keyword names)
         self.updates.append(AirflowConfigurationOptions)
         self.options = dict(AirflowConfigurationOptions)

@@ -7,7 +7,6 @@ reading the lineage); what is here finds addresses, waits, and deletes.
 
 from __future__ import annotations
 
-import json
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -17,7 +16,6 @@ import pandas as pd
 
 from helpers.aws import cleanup, cloud, mwaa, s3, tags
 from helpers.errors import WorkbookError
-from helpers.paths import state_dir
 
 NOTEBOOK = "08_lineage"
 NAMESPACE = "mwaa-workbook-08"  # the OpenLineage namespace of this notebook's jobs
@@ -119,35 +117,13 @@ def delete_events(url: str, namespace: str = NAMESPACE) -> bool:
 
 # --- the environment's configuration options -------------------------------------------------------------------------
 
-def _options_record(environment: str) -> Path:
-    return state_dir() / NOTEBOOK / f"{environment}-airflow-configuration-options.json"
-
-
 def remember_options(environment: str) -> dict[str, str]:
-    """The environment's AirflowConfigurationOptions before this notebook changes them, kept on disk for clean-up.
-    The first record wins: a re-run after an interruption does not record the changed options."""
-    record = _options_record(environment)
-    if record.exists():
-        return json.loads(record.read_text())
-    options = mwaa.describe(environment).get("AirflowConfigurationOptions") or {}
-    record.parent.mkdir(parents=True, exist_ok=True)
-    record.touch(mode=0o600)
-    record.write_text(json.dumps(options))
-    return options
+    """The environment's AirflowConfigurationOptions before this notebook changes them, kept for clean-up."""
+    return mwaa.remember_options(environment, NOTEBOOK)
 
 
 def restore_options(environment: str, timeout: float = 3600) -> dict[str, str] | None:
-    """Put back what `remember_options` kept (UpdateEnvironment replaces the whole map; an update restarts Airflow).
-    None when nothing was recorded."""
-    record = _options_record(environment)
-    if not record.exists():
-        return None
-    previous = json.loads(record.read_text())
-    if mwaa.status(environment) and (mwaa.describe(environment).get("AirflowConfigurationOptions") or {}) != previous:
-        mwaa.client().update_environment(Name=environment, AirflowConfigurationOptions=previous)
-        mwaa.wait_for_status(environment, "AVAILABLE", timeout)
-    record.unlink()
-    return previous
+    return mwaa.restore_options(environment, NOTEBOOK, timeout)
 
 
 # --- clean-up --------------------------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ import pandas as pd
 from helpers.aws import cleanup, cloud, mwaa, s3
 from helpers.aws.tags import tagged_resources, tags
 from helpers.chapters.snowflake.account import drop_snowflake_objects, snowflake_objects, snowflake_problem
-from helpers.paths import DAGS_DIR, state_dir
+from helpers.paths import DAGS_DIR
 
 NOTEBOOK = "05_snowflake"
 DAG_FILES = {"snowflake_connection_check": "snowflake_connection_check.py",
@@ -60,35 +60,19 @@ def environment(options: dict[str, str], timeout: float = 3600) -> str:
     return name
 
 
-def _options_record(environment: str) -> Path:
-    return state_dir() / NOTEBOOK / f"{environment}-airflow-configuration-options.json"
-
-
 def remember_options(environment: str, options: dict[str, str]) -> bool:
     """Keep an environment's AirflowConfigurationOptions from before this notebook changed them, so clean-up can put
     them back. Only for an environment that is not the workbook's (your `mwaa_environment`): the workbook's own keeps
     the backend until 99 deletes it. The first record wins, so a re-run does not record the changed options."""
-    record = _options_record(environment)
-    if environment != cloud.settings().mwaa_environment or record.exists():
+    if environment != cloud.settings().mwaa_environment or mwaa._options_record(environment, NOTEBOOK).exists():
         return False
-    record.parent.mkdir(parents=True, exist_ok=True)
-    record.touch(mode=0o600)  # option values can be secret: readable by you only
-    record.write_text(json.dumps(options))
+    mwaa.remember_options(environment, NOTEBOOK, options)
     return True
 
 
 def restore_options(environment: str, timeout: float = 3600) -> dict[str, str] | None:
-    """Put back what `remember_options` kept (UpdateEnvironment replaces the whole map; an update restarts Airflow).
-    Returns the options restored, or None if nothing was recorded (the workbook's own environment)."""
-    record = _options_record(environment)
-    if not record.exists():
-        return None
-    previous = json.loads(record.read_text())
-    if (mwaa.describe(environment).get("AirflowConfigurationOptions") or {}) != previous:
-        mwaa.client().update_environment(Name=environment, AirflowConfigurationOptions=previous)
-        mwaa.wait_for_status(environment, "AVAILABLE", timeout)
-    record.unlink()
-    return previous
+    """Put back what `remember_options` kept; None if nothing was recorded (the workbook's own environment)."""
+    return mwaa.restore_options(environment, NOTEBOOK, timeout)
 
 
 # ---- after DAG 3 ----

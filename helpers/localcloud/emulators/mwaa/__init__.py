@@ -7,9 +7,9 @@ region with one locked state machine (`backend`), runs each environment as real 
 local cloud's default EventBridge bus. `responses` maps HTTP onto the backend.
 
 Emulated, not real: the environment runs on this machine with LocalExecutor (its CeleryExecutorQueue is
-created in SQS but not used), every accepted Airflow 3 version runs the installed Airflow (GetEnvironment's
-tag `localmwaa:emulated-airflow-version` says so), the VPC endpoint services are names only, and the CLI
-endpoint (`/aws_mwaa/cli`) is served by the gateway.
+created in SQS but not used; its workers serve only the default queue), every accepted Airflow 3 version runs the
+installed Airflow (GetEnvironment's tag `localmwaa:emulated-airflow-version` says so), the VPC endpoint services are
+names only, and the CLI endpoint (`/aws_mwaa/cli`) is served by the gateway.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Real Apache Airflow 3 for one local MWAA environment: API server, scheduler, DAG processor, triggerer.
 
 Each environment has its own AIRFLOW_HOME, SQLite metadata DB (a copy of a template migrated once, so an
-environment starts in seconds), ports on 127.0.0.1 and LocalExecutor sized for a 2-core machine. The log
+environment starts in seconds), ports on 127.0.0.1 and LocalExecutor sized for a 2-core machine (serving only the
+default queue: pythonpath/mwaa_local_executor.py). The log
 servers Airflow would start on all interfaces are skipped: all components share one AIRFLOW_HOME, so the
 API server reads task logs from disk (or from CloudWatch when task logs are enabled, as on MWAA).
 
@@ -38,6 +39,9 @@ ADMIN = "admin"
 STOP_GRACE_SECONDS = 3.0  # then SIGKILL: a dag-processor was seen ignoring SIGTERM for 13 s
 # MWAA's UI sign-in route (/pluginsv2/aws_mwaa/login) as an Airflow plugin; see airflow_plugins/aws_mwaa_login.py.
 MWAA_PLUGINS = Path(__file__).with_name("airflow_plugins")
+# What the Airflow processes import first: the executor, and a stand-in for a package MWAA's image lacks (pythonpath/)
+AIRFLOW_PYTHONPATH = Path(__file__).with_name("pythonpath")
+EXECUTOR = "mwaa_local_executor.MwaaLocalExecutor"
 
 
 def fresh_home(folder: Path, localcloud_dir: Path | None = None) -> None:
@@ -104,7 +108,9 @@ class AirflowRuntime:
             "AIRFLOW_HOME": str(self.home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            # LocalExecutor whose workers serve only the default queue, as MWAA's Celery workers (pythonpath/)
+            "AIRFLOW__CORE__EXECUTOR": EXECUTOR,
+            "PYTHONPATH": str(AIRFLOW_PYTHONPATH),
             "AIRFLOW__CORE__PARALLELISM": "4",  # sized for 2 cores; MWAA sizes it by environment class
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",  # as on MWAA
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home / 'airflow.db'}",
