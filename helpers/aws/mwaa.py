@@ -309,7 +309,7 @@ class AirflowApi:
             state.update(self.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}"))
             return state["state"] in ("success", "failed")
 
-        wait_until(finished, timeout, f"DAG run {dag_id}", interval=1.0)
+        wait_until(finished, timeout, f"DAG run {dag_id}", interval=0.5)
         if describe(self.environment)["LoggingConfiguration"].get("TaskLogs", {}).get("Enabled"):
             # Airflow uploads a task's log when the task process exits, possibly after the run is marked done:
             # wait, so that a finished run's logs can be read straight away. A task that never started has no log.

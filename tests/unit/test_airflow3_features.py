@@ -92,3 +92,20 @@ def test_the_queued_story_reads_the_audit_log_oldest_first_in_seconds():
 
     story = scenario.queued_story(Api(), "d", "r", "t")
     assert list(story.second) == [0, 7, 14] and list(story.event)[-1] == "stuck in queued tries exceeded"
+
+
+def test_clearing_queued_asset_events_treats_none_queued_as_nothing_to_do():
+    from helpers.chapters.airflow3_features import scenario
+
+    class Api:
+        def __init__(self, queued: bool):
+            self.queued, self.calls = queued, []
+
+        def call(self, method, path, query=None, body=None):
+            self.calls.append((method, path))
+            if not self.queued:
+                raise WorkbookError("Airflow API DELETE ... answered 404: Queue event with dag_id: `d` was not found")
+
+    queued, empty = Api(True), Api(False)
+    assert scenario.clear_queued_events(queued, "d") and not scenario.clear_queued_events(empty, "d")
+    assert queued.calls == [("DELETE", "/dags/d/assets/queuedEvents")]

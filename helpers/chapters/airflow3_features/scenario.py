@@ -101,6 +101,15 @@ def sample_texts(count: int) -> dict[str, str]:
             for n in range(1, count + 1)}
 
 
+def clear_queued_events(api: mwaa.AirflowApi, dag_id: str) -> bool:
+    """Drop the asset events a DAG's next run waits on (what an interrupted run left); False when there were none."""
+    try:
+        api.call("DELETE", f"/dags/{dag_id}/assets/queuedEvents")
+        return True
+    except WorkbookError:  # 404: nothing queued
+        return False
+
+
 def delete_variable(api: mwaa.AirflowApi, key: str) -> bool:
     try:
         api.call("DELETE", f"/variables/{key}")
