@@ -9,6 +9,7 @@ import json
 import os
 import sys
 import textwrap
+import threading
 import time
 import urllib.request
 import zipfile
@@ -96,9 +97,18 @@ def test_a_script_that_overruns_is_stopped_with_what_it_started(tmp_path):
     assert result.error.startswith("The startup script of the scheduler did not finish within 2 seconds")
     assert "[INFO] - waiting" in messages(result) and f"[ERROR] - {result.error}" in messages(result)
     child = int((tmp_path / "child.pid").read_text())
-    time.sleep(0.2)
-    with pytest.raises(ProcessLookupError):
-        os.kill(child, 0)
+    deadline = time.monotonic() + 3
+    while running(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not running(child)
+
+
+def running(pid: int) -> bool:
+    """Not gone and not a zombie (an orphan waits to be reaped by whichever process adopted it)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def test_a_script_that_ignores_sigterm_is_killed_at_the_limit(tmp_path):
@@ -106,6 +116,15 @@ def test_a_script_that_ignores_sigterm_is_killed_at_the_limit(tmp_path):
     result = run(script(tmp_path, "trap '' TERM\nsleep 60\n"), "worker", BASE, tmp_path, timeout=2, grace=0.5)
     assert "did not finish within 2 seconds" in result.error
     assert time.monotonic() - started < 4
+
+
+def test_a_delete_stops_a_running_script_at_once(tmp_path):
+    cancelled = threading.Event()
+    threading.Timer(0.3, cancelled.set).start()
+    started = time.monotonic()
+    result = run(script(tmp_path, "sleep 60\n"), "worker", BASE, tmp_path, timeout=30, grace=0.2, cancelled=cancelled)
+    assert time.monotonic() - started < 2
+    assert result.error == "The startup script of the worker was stopped: the environment is being deleted."
 
 
 def test_bash_ending_early_fails_the_component_but_exit_with_a_status_does_not(tmp_path):
@@ -154,7 +173,7 @@ def test_one_failing_component_fails_the_start_and_every_run_is_logged(tmp_path)
 
 
 def test_the_executor_forks_workers_in_the_worker_environment_and_keeps_its_own(tmp_path, monkeypatch):
-    from mwaa_local_executor import worker_environ
+    from mwaa_worker_environ import worker_environ
 
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
     monkeypatch.setenv("SCHEDULER_ONLY", "yes")
@@ -169,6 +188,12 @@ def test_the_executor_forks_workers_in_the_worker_environment_and_keeps_its_own(
         assert "SCHEDULER_ONLY" not in os.environ
     assert "WORKER_ONLY" not in os.environ
     assert (os.environ["SCHEDULER_ONLY"], os.environ["MWAA_AIRFLOW_COMPONENT"]) == ("yes", "scheduler")
+
+
+def test_the_executor_and_the_emulator_agree_on_the_worker_file():
+    import mwaa_worker_environ
+
+    assert mwaa_worker_environ.WORKER_ENVIRON == startup_script.WORKER_ENVIRON
 
 
 def test_the_stream_is_named_as_the_image_names_it():
@@ -250,11 +275,24 @@ def test_a_real_environment_runs_the_script_for_its_workers_and_loads_plugins(mo
         zf.writestr("startup_probe_plugin.py", PLUGIN)
         zf.writestr("broken_plugin.py", "import no_such_module_anywhere\n")
     s3.put_object(Bucket=prereq.bucket, Key="plugins.zip", Body=archive.getvalue())
+    overrun = s3.put_object(Bucket=prereq.bucket, Key="overrun.sh", Body=b"""
+if [[ "$MWAA_AIRFLOW_COMPONENT" == "worker" ]]; then sleep 30; fi
+""")["VersionId"]
     logging = {m: {"Enabled": True, "LogLevel": "INFO"} for m in ("SchedulerLogs", "WorkerLogs", "WebserverLogs")}
-    mwaa.client().create_environment(**mwaa.environment_request(
-        name, prereq, notebook, StartupScriptS3Path="startup.sh", StartupScriptS3ObjectVersion=wanted,
-        PluginsS3Path="plugins.zip", LoggingConfiguration=logging))
+    settings(startup_script_timeout_seconds=2)  # MWAA's 5 minutes, shortened
     try:
+        # A script that overruns fails the create with the reason (before any Airflow process starts: cheap).
+        mwaa.client().create_environment(**mwaa.environment_request(
+            "startup-overrun", prereq, notebook, StartupScriptS3Path="overrun.sh", StartupScriptS3ObjectVersion=overrun))
+        with pytest.raises(Exception, match="CREATE_FAILED"):
+            mwaa.wait_for_status("startup-overrun", "AVAILABLE", timeout=30)
+        error = mwaa.describe("startup-overrun")["LastUpdate"]["Error"]
+        assert error["ErrorMessage"].startswith("The startup script of the worker did not finish within 2 seconds")
+        mwaa.delete_environment("startup-overrun", timeout=30)
+
+        mwaa.client().create_environment(**mwaa.environment_request(
+            name, prereq, notebook, StartupScriptS3Path="startup.sh", StartupScriptS3ObjectVersion=wanted,
+            PluginsS3Path="plugins.zip", LoggingConfiguration=logging))
         mwaa.wait_for_status(name, "AVAILABLE", timeout=120)
         api = mwaa.AirflowApi(name)
         api.wait_for_dag("startup_env", timeout=60)
@@ -277,20 +315,10 @@ def test_a_real_environment_runs_the_script_for_its_workers_and_loads_plugins(mo
             assert any("set PYTHONPATH, which Amazon MWAA reserves" in line for line in text)
         listing = logs.describe_log_streams(logGroupName=f"airflow-{name}-Scheduler", logStreamNamePrefix="plugins_")
         assert len(listing["logStreams"]) == 1
-
-        # A script that overruns (the limit shortened to 2 s) fails the update with the reason.
-        overrun = s3.put_object(Bucket=prereq.bucket, Key="startup.sh", Body=b"""
-if [[ "$MWAA_AIRFLOW_COMPONENT" == "worker" ]]; then sleep 30; fi
-""")["VersionId"]
-        settings(startup_script_timeout_seconds=2)
-        mwaa.client().update_environment(Name=name, StartupScriptS3ObjectVersion=overrun)
-        with pytest.raises(Exception, match="UPDATE_FAILED"):
-            mwaa.wait_for_status(name, "AVAILABLE", timeout=60)
-        error = mwaa.describe(name)["LastUpdate"]["Error"]
-        assert error["ErrorMessage"].startswith("The startup script of the worker did not finish within 2 seconds")
     finally:
         settings(startup_script_timeout_seconds=startup_script.TIMEOUT_SECONDS)
-        mwaa.delete_environment(name, timeout=60)
+        for env in ("startup-overrun", name):
+            mwaa.delete_environment(env, timeout=60)
 
 
 def settings(**values) -> None:

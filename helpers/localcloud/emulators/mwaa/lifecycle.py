@@ -124,7 +124,7 @@ class Lifecycle:
                                    home / "dags")
         runtime = shared.runtime_factory(home / "airflow", home / "dags", shared.cache_dir,
                                          shared.aws_env(env.region, cfg["ExecutionRoleArn"]))
-        if (error := self._customise(env, runtime, home / "airflow", logs)):
+        if (error := self._customise(env, op, runtime, home / "airflow", logs)):
             return error
         with self.lock:
             if env.operation is not op:
@@ -152,7 +152,7 @@ class Lifecycle:
     def _log_group(self, env: Environment, module: str) -> str | None:
         return env.log_group(module) if env.config["LoggingConfiguration"][module]["Enabled"] else None
 
-    def _customise(self, env: Environment, runtime, airflow_home, logs) -> str | None:
+    def _customise(self, env: Environment, op, runtime, airflow_home, logs) -> str | None:
         """Install the environment's plugins.zip and fetch its startup script (each S3 object at its version, when
         given) for `runtime` to use: None, or why the environment cannot start."""
         cfg, s3 = env.config, self.backend.client("s3")
@@ -184,7 +184,7 @@ class Lifecycle:
 
             timeout = self.settings["startup_script_timeout_seconds"]
             runtime.startup_script = startup_script.StartupScript(
-                script, sink, timeout, min(startup_script.SIGTERM_GRACE_SECONDS, timeout / 10))
+                script, sink, timeout, min(startup_script.SIGTERM_GRACE_SECONDS, timeout / 10), op.cancelled)
         return None
 
     def _stop_runtime(self, env: Environment) -> None:

@@ -44,7 +44,7 @@ IMAGE_COMPONENT = {"api-server": "webserver", "scheduler": "scheduler", "dag-pro
 WORKER = "worker"
 RUNS = ("webserver", "scheduler", WORKER)
 LOG_MODULE = {"webserver": "WebserverLogs", "scheduler": "SchedulerLogs", WORKER: "WorkerLogs"}
-# Relative to AIRFLOW_HOME; pythonpath/mwaa_local_executor.py spells the same path (it cannot import helpers).
+# Relative to AIRFLOW_HOME; pythonpath/mwaa_worker_environ.py spells the same path (it cannot import helpers).
 WORKER_ENVIRON = Path("startup") / "worker_environ.json"
 SCRIPT = Path("startup") / "startup.sh"
 
@@ -143,8 +143,9 @@ class Result:
 
 
 def run(script: Path, component: str, env: dict[str, str], cwd: Path, timeout: float = TIMEOUT_SECONDS,
-        grace: float = SIGTERM_GRACE_SECONDS) -> Result:
-    """Run `script` for `component` (a name of `RUNS`) in `env`; what it exports, what it output, or why it failed."""
+        grace: float = SIGTERM_GRACE_SECONDS, cancelled: threading.Event | None = None) -> Result:
+    """Run `script` for `component` (a name of `RUNS`) in `env`; what it exports, what it output, or why it failed.
+    Setting `cancelled` (a DeleteEnvironment superseding the start) stops the script as a timeout does."""
     result = Result(component)
     work = cwd / "startup" / component
     work.mkdir(parents=True, exist_ok=True)
@@ -157,11 +158,12 @@ def run(script: Path, component: str, env: dict[str, str], cwd: Path, timeout: f
                             env={**env, "MWAA_AIRFLOW_COMPONENT": component, "MWAA_COMMAND": component})
     reader = threading.Thread(target=_read, args=(proc, result), daemon=True)
     reader.start()
-    timed_out = False
-    try:
-        proc.wait(timeout=max(timeout - grace, 0.0))
-    except subprocess.TimeoutExpired:
-        timed_out = True
+    cancelled = cancelled or threading.Event()
+    deadline = start + max(timeout - grace, 0.0)
+    while proc.poll() is None and not cancelled.is_set() and time.monotonic() < deadline:
+        cancelled.wait(0.05)
+    timed_out = proc.poll() is None
+    if timed_out:
         _signal_group(proc, signal.SIGTERM)
         try:
             proc.wait(timeout=grace)
@@ -172,7 +174,9 @@ def run(script: Path, component: str, env: dict[str, str], cwd: Path, timeout: f
     reader.join(timeout=2)
     result.seconds = time.monotonic() - start
     result.log("INFO", f"Startup script execution time: {result.seconds:.2f} seconds.")
-    if timed_out:
+    if cancelled.is_set():
+        result.error = f"The startup script of the {component} was stopped: the environment is being deleted."
+    elif timed_out:
         result.error = (f"The startup script of the {component} did not finish within {timeout:g} seconds "
                         f"(MWAA's limit is 5 minutes): it was stopped, and the {component} did not start.")
     elif not saved.exists():
@@ -235,8 +239,10 @@ Sink = Callable[[Result], None]
 class StartupScript:
     """An environment's script, run for every component before Airflow starts (see `environments`)."""
 
-    def __init__(self, script: Path, sink: Sink, timeout: float = TIMEOUT_SECONDS, grace: float = SIGTERM_GRACE_SECONDS):
+    def __init__(self, script: Path, sink: Sink, timeout: float = TIMEOUT_SECONDS, grace: float = SIGTERM_GRACE_SECONDS,
+                 cancelled: threading.Event | None = None):
         self.script, self.sink, self.timeout, self.grace = script, sink, timeout, grace
+        self.cancelled = cancelled
 
     def environments(self, env: dict[str, str], options: dict[str, str], home: Path) -> dict[str, dict[str, str]]:
         """local process name -> its environment; the workers' changes written to home/WORKER_ENVIRON.
@@ -260,7 +266,7 @@ class StartupScript:
 
     def _run(self, component: str, env: dict[str, str], home: Path) -> Result:
         try:
-            result = run(self.script, component, env, home, self.timeout, self.grace)
+            result = run(self.script, component, env, home, self.timeout, self.grace, self.cancelled)
         except OSError as exc:
             result = Result(component, error=f"The startup script of the {component} could not run: {exc}")
         try:

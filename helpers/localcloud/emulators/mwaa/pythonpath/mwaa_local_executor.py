@@ -12,8 +12,8 @@ busy machine is slow to start.
 With a startup script, MWAA's workers run in containers of their own, with what the script exported when it ran as
 `worker`. Here the workers are processes this executor forks from the scheduler: each is forked inside that worker
 environment (`$AIRFLOW_HOME/startup/worker_environ.json`, written by the local MWAA's startup_script module: variables
-to set and to unset relative to the scheduler's), so its tasks see the worker's variables and the scheduler keeps its
-own. Without that file nothing changes.
+to set and to unset relative to the scheduler's; mwaa_worker_environ.py), so its tasks see the worker's variables and
+the scheduler keeps its own. Without that file nothing changes.
 
 Airflow imports this module by name (`[core] executor`); the local MWAA puts this folder on the components'
 PYTHONPATH, and nothing of the workbook's helpers is importable from it.
@@ -21,41 +21,12 @@ PYTHONPATH, and nothing of the workbook's helpers is importable from it.
 
 from __future__ import annotations
 
-import json
-import os
-from contextlib import contextmanager
-from pathlib import Path
-
 from airflow.configuration import conf
 from airflow.executors import workloads
 from airflow.executors.local_executor import LocalExecutor
+from mwaa_worker_environ import worker_environ
 
 EXECUTOR = f"{__name__}.MwaaLocalExecutor"
-WORKER_ENVIRON = Path("startup") / "worker_environ.json"  # relative to AIRFLOW_HOME, as startup_script.WORKER_ENVIRON
-
-
-@contextmanager
-def worker_environ():
-    """The workers' environment in this process while a worker is forked (or spawned), then the scheduler's again."""
-    path = Path(os.environ.get("AIRFLOW_HOME", "")) / WORKER_ENVIRON
-    try:
-        changes = json.loads(path.read_text())
-    except (OSError, ValueError):
-        yield
-        return
-    touched = [*changes.get("unset", []), *changes.get("set", {})]
-    saved = {name: os.environ.get(name) for name in touched}
-    for name in changes.get("unset", []):
-        os.environ.pop(name, None)
-    os.environ.update(changes.get("set", {}))
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 class MwaaLocalExecutor(LocalExecutor):
