@@ -281,7 +281,10 @@ if [[ "$MWAA_AIRFLOW_COMPONENT" == "worker" ]]; then sleep 30; fi
     logging = {m: {"Enabled": True, "LogLevel": "INFO"} for m in ("SchedulerLogs", "WorkerLogs", "WebserverLogs")}
     settings(startup_script_timeout_seconds=2)  # MWAA's 5 minutes, shortened
     try:
-        # A script that overruns fails the create with the reason (before any Airflow process starts: cheap).
+        mwaa.client().create_environment(**mwaa.environment_request(
+            name, prereq, notebook, StartupScriptS3Path="startup.sh", StartupScriptS3ObjectVersion=wanted,
+            PluginsS3Path="plugins.zip", LoggingConfiguration=logging))
+        # While it starts: a script that overruns fails the create with the reason, before any Airflow process starts.
         mwaa.client().create_environment(**mwaa.environment_request(
             "startup-overrun", prereq, notebook, StartupScriptS3Path="overrun.sh", StartupScriptS3ObjectVersion=overrun))
         with pytest.raises(Exception, match="CREATE_FAILED"):
@@ -290,9 +293,6 @@ if [[ "$MWAA_AIRFLOW_COMPONENT" == "worker" ]]; then sleep 30; fi
         assert error["ErrorMessage"].startswith("The startup script of the worker did not finish within 2 seconds")
         mwaa.delete_environment("startup-overrun", timeout=30)
 
-        mwaa.client().create_environment(**mwaa.environment_request(
-            name, prereq, notebook, StartupScriptS3Path="startup.sh", StartupScriptS3ObjectVersion=wanted,
-            PluginsS3Path="plugins.zip", LoggingConfiguration=logging))
         mwaa.wait_for_status(name, "AVAILABLE", timeout=120)
         api = mwaa.AirflowApi(name)
         api.wait_for_dag("startup_env", timeout=60)
