@@ -24,6 +24,7 @@ from pathlib import Path
 import botocore.exceptions
 
 from helpers.localcloud.emulators import local_aws
+from helpers.localcloud.emulators.mwaa import startup_script
 from helpers.localcloud.emulators.mwaa.model import ApiError, Environment, invalid, not_found, now, service_name
 from helpers.localcloud.emulators.mwaa.validation import (
     EMULATED_VERSION_TAG,
@@ -69,7 +70,9 @@ class Shared:
         self.root, self.endpoint, self.cache_dir = root, endpoint, cache_dir
         self.runtime_factory, self.sync_factory = runtime_factory, sync_factory
         self.lock = threading.RLock()
-        self.settings = {"pending_timeout_seconds": 72 * 3600.0, "start_timeout_seconds": 120.0}
+        # startup_script_timeout_seconds: MWAA's 5 minutes; a notebook may shorten it (POST /_workbook/mwaa/config)
+        self.settings = {"pending_timeout_seconds": 72 * 3600.0, "start_timeout_seconds": 120.0,
+                         "startup_script_timeout_seconds": startup_script.TIMEOUT_SECONDS}
         self.cli_tokens: dict[str, tuple[Environment, float]] = {}
 
     def client(self, service: str, region: str):

@@ -17,8 +17,9 @@ import time
 
 import botocore.exceptions
 
+from helpers.localcloud.emulators.mwaa import log_streams, plugins, startup_script
 from helpers.localcloud.emulators.mwaa.model import Environment
-from helpers.localcloud.emulators.mwaa.runtime import fresh_home
+from helpers.localcloud.emulators.mwaa.runtime import MWAA_PLUGINS, fresh_home
 from helpers.localcloud.emulators.mwaa.validation import bucket_name
 
 SUPERSEDED = "superseded by a later operation"
@@ -123,12 +124,18 @@ class Lifecycle:
                                    home / "dags")
         runtime = shared.runtime_factory(home / "airflow", home / "dags", shared.cache_dir,
                                          shared.aws_env(env.region, cfg["ExecutionRoleArn"]))
+        if (error := self._customise(env, op, runtime, home / "airflow", logs)):
+            return error
         with self.lock:
             if env.operation is not op:
                 return SUPERSEDED
             env.sync, env.runtime = sync, runtime
         sync.start()
-        runtime.start(cfg["AirflowConfigurationOptions"], task_group_arn, task_logs["LogLevel"] if task_logs["Enabled"] else "INFO")
+        try:
+            runtime.start(cfg["AirflowConfigurationOptions"], task_group_arn,
+                          task_logs["LogLevel"] if task_logs["Enabled"] else "INFO")
+        except startup_script.StartupScriptFailed as exc:
+            return str(exc)
         with self.lock:
             env.webserver_url = runtime.url.split("://", 1)[1]
         deadline = time.monotonic() + self.settings["start_timeout_seconds"]
@@ -142,6 +149,44 @@ class Lifecycle:
             op.cancelled.wait(0.5)
         return f"Airflow did not become healthy within {self.settings['start_timeout_seconds']:.0f} s"
 
+    def _log_group(self, env: Environment, module: str) -> str | None:
+        return env.log_group(module) if env.config["LoggingConfiguration"][module]["Enabled"] else None
+
+    def _customise(self, env: Environment, op, runtime, airflow_home, logs) -> str | None:
+        """Install the environment's plugins.zip and fetch its startup script (each S3 object at its version, when
+        given) for `runtime` to use: None, or why the environment cannot start."""
+        cfg, s3 = env.config, self.backend.client("s3")
+        bucket = bucket_name(cfg["SourceBucketArn"])
+        shutil.rmtree(airflow_home / plugins.FOLDER, ignore_errors=True)
+        shutil.rmtree(airflow_home / startup_script.SCRIPT.parent, ignore_errors=True)
+        if (key := cfg.get("PluginsS3Path")):
+            version = cfg.get("PluginsS3ObjectVersion")
+            try:
+                names = plugins.install(plugins.fetch(s3, bucket, key, version), airflow_home / plugins.FOLDER, MWAA_PLUGINS)
+            except botocore.exceptions.ClientError as exc:
+                return _unreadable("PluginsS3Path", bucket, key, version, exc)
+            except plugins.PluginsZipInvalid as exc:
+                return f"PluginsS3Path s3://{bucket}/{key}: {exc}"
+            log_streams.publish(logs, self._log_group(env, plugins.LOG_MODULE), plugins.stream_name(),
+                                plugins.listing(names, key, version), airflow_home / "logs" / "plugins.log")
+            runtime.plugins_folder = airflow_home / plugins.FOLDER
+        if (key := cfg.get("StartupScriptS3Path")):
+            version = cfg.get("StartupScriptS3ObjectVersion")
+            try:
+                script = startup_script.fetch(s3, bucket, key, version, airflow_home / startup_script.SCRIPT)
+            except botocore.exceptions.ClientError as exc:
+                return _unreadable("StartupScriptS3Path", bucket, key, version, exc)
+
+            def sink(result: startup_script.Result) -> None:
+                log_streams.publish(logs, self._log_group(env, startup_script.LOG_MODULE[result.component]),
+                                    startup_script.stream_name(), result.lines,
+                                    airflow_home / "logs" / f"startup_script_{result.component}.log")
+
+            timeout = self.settings["startup_script_timeout_seconds"]
+            runtime.startup_script = startup_script.StartupScript(
+                script, sink, timeout, min(startup_script.SIGTERM_GRACE_SECONDS, timeout / 10), op.cancelled)
+        return None
+
     def _stop_runtime(self, env: Environment) -> None:
         with self.lock:
             sync, runtime = env.sync, env.runtime
@@ -151,3 +196,8 @@ class Lifecycle:
             sync.stop()
         if runtime:
             runtime.stop()
+
+
+def _unreadable(member: str, bucket: str, key: str, version: str | None, exc: botocore.exceptions.ClientError) -> str:
+    at = f"s3://{bucket}/{key}" + (f" (version {version})" if version else "")
+    return f"Unable to read the {member} object {at}: {exc.response['Error']['Code']}."

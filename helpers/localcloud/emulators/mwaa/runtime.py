@@ -25,6 +25,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from helpers.localcloud import processes
+from helpers.localcloud.emulators.mwaa.startup_script import WORKER_ENVIRON
 from helpers.localcloud.snowflake_trust import trust_env
 from helpers.paths import state_dir
 
@@ -93,6 +94,9 @@ class AirflowRuntime:
         self.processes: dict[str, tuple[int, float]] = {}
         self.env: dict[str, str] = {}
         self._token: tuple[str, float] | None = None
+        # Set by the lifecycle when the environment has a plugins.zip or a startup script (see plugins, startup_script)
+        self.plugins_folder: Path | None = None
+        self.startup_script = None
 
     @property
     def url(self) -> str:
@@ -134,7 +138,7 @@ class AirflowRuntime:
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "120",
             "AIRFLOW__LOGGING__COLORED_CONSOLE_LOG": "False",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": log_level,
-            "AIRFLOW__CORE__PLUGINS_FOLDER": str(MWAA_PLUGINS),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(self.plugins_folder or MWAA_PLUGINS),
         })
         if task_log_group_arn:
             # MWAA's own mechanism: Airflow's CloudWatch task handler, here writing to the local cloud.
@@ -157,10 +161,16 @@ class AirflowRuntime:
         self.port = processes.free_port()
         self._token = None
         env = self.env = self.environment(options, task_log_group_arn, log_level)
+        envs = dict.fromkeys(COMPONENTS, env)
+        (self.home / WORKER_ENVIRON).unlink(missing_ok=True)  # an earlier start's, when the script was since removed
+        if self.startup_script is not None:
+            # before any process starts; raises StartupScriptFailed when a component may not start
+            envs = self.startup_script.environments(env, options, self.home)
+            self.env = envs["api-server"]  # the CLI endpoint runs where MWAA runs it, beside the web server
         processes.stop_record(self.record, STOP_GRACE_SECONDS)  # left by a gateway that was killed
         for name, args in COMPONENTS.items():
-            proc = processes.spawn([sys.executable, "-m", "airflow", *args], self.home / "logs" / f"{name}.log", env=env,
-                                   cwd=self.home)
+            proc = processes.spawn([sys.executable, "-m", "airflow", *args], self.home / "logs" / f"{name}.log",
+                                   env=envs[name], cwd=self.home)
             self.processes[name] = (proc.pid, processes.started(proc))
             # named by environment, as `localcloud.strays` names what it finds by working folder (mwaa/<name>/<region>)
             processes.write_record(self.record, f"airflow:{self.home.parent.parent.name}", self.processes, home=str(self.home))

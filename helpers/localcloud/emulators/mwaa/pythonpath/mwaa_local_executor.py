@@ -9,6 +9,12 @@ serve) and never runs them, and revokes them when the scheduler asks. Tasks of t
 LocalExecutor runs them and cannot be revoked (as upstream): a short `task_queued_timeout` never requeues a task that a
 busy machine is slow to start.
 
+With a startup script, MWAA's workers run in containers of their own, with what the script exported when it ran as
+`worker`. Here the workers are processes this executor forks from the scheduler: each is forked inside that worker
+environment (`$AIRFLOW_HOME/startup/worker_environ.json`, written by the local MWAA's startup_script module: variables
+to set and to unset relative to the scheduler's; mwaa_worker_environ.py), so its tasks see the worker's variables and
+the scheduler keeps its own. Without that file nothing changes.
+
 Airflow imports this module by name (`[core] executor`); the local MWAA puts this folder on the components'
 PYTHONPATH, and nothing of the workbook's helpers is importable from it.
 """
@@ -18,6 +24,7 @@ from __future__ import annotations
 from airflow.configuration import conf
 from airflow.executors import workloads
 from airflow.executors.local_executor import LocalExecutor
+from mwaa_worker_environ import worker_environ
 
 EXECUTOR = f"{__name__}.MwaaLocalExecutor"
 
@@ -27,6 +34,10 @@ class MwaaLocalExecutor(LocalExecutor):
         super().__init__(*args, **kwargs)
         self.served_queues = frozenset({conf.get("operators", "default_queue")})
         self.unserved: dict = {}  # task instance key -> its workload, which no worker will take
+
+    def _spawn_worker(self):
+        with worker_environ():
+            super()._spawn_worker()
 
     def queue_workload(self, workload, session) -> None:
         if isinstance(workload, workloads.ExecuteTask) and workload.ti.queue not in self.served_queues:
