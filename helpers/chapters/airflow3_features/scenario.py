@@ -35,6 +35,13 @@ def service_note() -> str:
     return EMULATED if cloud.settings().is_local else "SNS, SQS, S3 and MWAA: the real services; the API: yours"
 
 
+def unserved_queue_stays_queued() -> bool:
+    """Whether a task naming a queue no worker serves stays queued (step 4). The local MWAA's workers serve only the
+    default queue and leave the rest queued; MWAA's Celery broker knows only the environment's own queue, so such a
+    task fails when it is sent, and there a queued timeout of seconds would requeue tasks merely slow to start."""
+    return cloud.settings().is_local
+
+
 def records_url(api_url: str, dataset: str) -> str:
     """The producer's API: `api_url` when given (required on AWS; the dataset is then ignored), else the local
     cloud's sample API for `dataset`, at the address the environment's workers reach."""
