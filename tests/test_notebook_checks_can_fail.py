@@ -360,7 +360,7 @@ def test_08_second_run_adds_runs_not_edges_checkpoint(second, expected):
 # 09's queued-timeout checkpoint, on what the step reads from Airflow: the run, its task instances, the audit log
 _09_STUCK = """
 import pandas as pd
-from helpers import cloud
+from helpers import features
 stuck_state = %(state)r
 stuck_tis = pd.DataFrame({"task": ["on_a_queue_no_worker_serves", "on_the_environments_queue"], "state": ["failed", %(served)r]})
 story = pd.DataFrame({"second": %(seconds)r, "event": %(events)r})
