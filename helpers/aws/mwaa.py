@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 
 import botocore.exceptions
 import pandas as pd
@@ -198,6 +199,23 @@ def workshop_environment(timeout: float = 900) -> str:
         create_environment(environment_request(name, workshop_prerequisites(), WORKSHOP))
     wait_for_status(name, "AVAILABLE", timeout)
     return name
+
+
+def remove_dags(name: str, dag_ids) -> list[dict]:
+    """Delete these DAGs from an environment: their files in the DAGs folder, then, once Airflow no longer lists them,
+    their metadata. One row per file and per DAG ({"resource", "deleted"})."""
+    rows = []
+    bucket, prefix = source_bucket(name)
+    api = AirflowApi(name)
+    for key in s3.list_keys(bucket, prefix):
+        if PurePosixPath(key).stem in dag_ids:
+            cloud.client("s3").delete_object(Bucket=bucket, Key=key)
+            rows.append({"resource": f"dag file {PurePosixPath(key).name}", "deleted": True})
+    for dag_id in sorted(d for d in api.dags().dag_id if d in dag_ids):
+        api.wait_for_dag(dag_id, present=False, timeout=120)
+        api.delete_dag(dag_id)
+        rows.append({"resource": f"dag {dag_id}", "deleted": True})
+    return rows
 
 
 def _options_record(name: str, notebook: str):

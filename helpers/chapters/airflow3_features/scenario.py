@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from helpers.aws import cleanup, cloud, mwaa, s3, tags
+from helpers.aws import cleanup, cloud, mwaa, tags
 from helpers.errors import WorkbookError
 from helpers.procs import wait_until
 
@@ -177,17 +177,8 @@ def runs_timeline(chain: pd.DataFrame, title: str, name: str) -> Path:
 def clean_up(environment: str) -> pd.DataFrame:
     """Notebook 09's DAGs (files, then metadata), the execution policy, then what carries its tag (bucket, topic,
     queue). One row per resource."""
-    rows = []
-    bucket, prefix = mwaa.source_bucket(environment)
+    rows = mwaa.remove_dags(environment, (*DAG_IDS, EXERCISE_DAG))
     api = mwaa.AirflowApi(environment)
-    for key in s3.list_keys(bucket, prefix):
-        if Path(key).stem in (*DAG_IDS, EXERCISE_DAG):
-            cloud.client("s3").delete_object(Bucket=bucket, Key=key)
-            rows.append({"resource": f"dag file {Path(key).name}", "deleted": True})
-    for dag_id in sorted(d for d in api.dags().dag_id if d in (*DAG_IDS, EXERCISE_DAG)):
-        api.wait_for_dag(dag_id, present=False, timeout=120)
-        api.delete_dag(dag_id)
-        rows.append({"resource": f"dag {dag_id}", "deleted": True})
     rows += [{"resource": f"variable {key}", "deleted": True} for key in VARIABLES if delete_variable(api, key)]
     # the options go back while the tagged resources are deleted: the update restarts Airflow, they need no Airflow
     restored = mwaa.restore_options(environment, NOTEBOOK, wait=False) is not None

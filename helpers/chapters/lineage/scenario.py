@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import urllib.error
 import urllib.request
-from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 import pandas as pd
 
-from helpers.aws import cleanup, cloud, mwaa, s3, tags
+from helpers.aws import cleanup, cloud, mwaa, tags
 from helpers.errors import WorkbookError
 
 NOTEBOOK = "08_lineage"
@@ -131,17 +130,7 @@ def restore_options(environment: str, timeout: float = 3600) -> dict[str, str] |
 def clean_up(environment: str, connection: dict | None, url: str | None) -> pd.DataFrame:
     """Everything notebook 08 made: its DAGs (files, then metadata), the warehouse schemas, the namespace's events,
     the two secrets, the environment's options as they were, and what carries the notebook's tag (the bucket)."""
-    rows = []
-    bucket, prefix = mwaa.source_bucket(environment)
-    api = mwaa.AirflowApi(environment)
-    for key in s3.list_keys(bucket, prefix):
-        if Path(key).stem in (*DAG_IDS, EXERCISE_DAG):
-            cloud.client("s3").delete_object(Bucket=bucket, Key=key)
-            rows.append({"resource": f"dag file {Path(key).name}", "deleted": True})
-    for dag_id in sorted(d for d in api.dags().dag_id if d in (*DAG_IDS, EXERCISE_DAG)):
-        api.wait_for_dag(dag_id, present=False, timeout=120)
-        api.delete_dag(dag_id)
-        rows.append({"resource": f"dag {dag_id}", "deleted": True})
+    rows = mwaa.remove_dags(environment, (*DAG_IDS, EXERCISE_DAG))
     if mwaa.revoke(environment, EXECUTION_POLICY):
         rows.append({"resource": f"execution role policy {EXECUTION_POLICY}", "deleted": True})
     if connection is not None:
