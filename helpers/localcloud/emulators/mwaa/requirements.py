@@ -13,8 +13,9 @@ Offline, as MWAA's documented pattern for private packages: `--no-index` and `--
 plugins folder. Airflow's constraints URLs for the supported versions (raw.githubusercontent.com, unreachable here)
 are mapped to the copies in requirements/mwaa-<version>/.
 
-Where the packages go: an overlay folder per environment (`uv pip install --target`), put first on the PYTHONPATH of
-the environment's Airflow processes (`overlay_env`). Not the interpreter's own site-packages: for 3.3.1 that is the
+Where the packages go: an overlay folder per environment (`uv pip install --target`, `<AIRFLOW_HOME>/requirements`),
+on the PYTHONPATH of the environment's Airflow processes right after the local MWAA's own modules (`runtime`; so a
+customer package cannot replace its executor). Not the interpreter's own site-packages: for 3.3.1 that is the
 workbook's `.venv`, shared by every environment and by the notebooks' kernel, and for other versions a cached
 environment shared by every environment of that version; one environment's requirements must not leak into another's,
 and a failed update must leave the running one as it was. Not a venv with `--system-site-packages` either: that exposes
