@@ -332,12 +332,6 @@ def test_the_workbooks_configuration_options_are_accepted_on_create_and_update(l
         delete_and_wait(local, "allowed")
 
 
-@pytest.mark.parametrize("member", ["RequirementsS3Path"])  # plugins and startup scripts: test_mwaa_plugins/_startup_script
-def test_requirements_are_refused_as_not_implemented(local, member):
-    code, text = error_of(lambda: client(local).create_environment(**request(local, "paths", **{member: "plugins.zip"})))
-    assert code == "ValidationException" and f"{member} is not implemented by the local MWAA yet" in text
-
-
 def test_execution_role_account_and_trust(local):
     mw, role = client(local), local["prereq"].role_arn
     other_account = role.replace("123456789012", "210987654321")

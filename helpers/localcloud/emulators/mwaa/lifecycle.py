@@ -12,17 +12,37 @@ Each operation runs in its own thread and owns the environment until a later ope
 from __future__ import annotations
 
 import shutil
+import subprocess
 import threading
 import time
 
 import botocore.exceptions
 
-from helpers.localcloud.emulators.mwaa import log_streams, plugins, startup_script
+from helpers.localcloud.emulators.mwaa import log_streams, plugins, requirements, startup_script, versions
 from helpers.localcloud.emulators.mwaa.model import Environment
 from helpers.localcloud.emulators.mwaa.runtime import MWAA_PLUGINS, fresh_home
 from helpers.localcloud.emulators.mwaa.validation import bucket_name
 
 SUPERSEDED = "superseded by a later operation"
+START_FAILED = "AIRFLOW_START_FAILED"
+# MWAA publishes no list of LastUpdate.Error.ErrorCode values; a requirements.txt that does not install is the
+# customer's configuration, as are VPC endpoints that never come (the code used for those above).
+REQUIREMENTS_FAILED = "INCORRECT_CONFIGURATION"
+
+
+class StartFailure(str):
+    """Why an environment cannot start (a str, as `_start_runtime` returns it) and the ErrorCode to report it under."""
+
+    code = START_FAILED
+
+    def __new__(cls, message: str, code: str = START_FAILED):
+        failure = super().__new__(cls, message)
+        failure.code = code
+        return failure
+
+
+def error_code(error: str) -> str:
+    return getattr(error, "code", START_FAILED)
 
 
 class Lifecycle:
@@ -68,7 +88,7 @@ class Lifecycle:
             return  # the delete that superseded us stops what we started
         if error:
             self._stop_runtime(env)
-            transition(env, "CREATE_FAILED", op, error, "AIRFLOW_START_FAILED")
+            transition(env, "CREATE_FAILED", op, error, error_code(error))
         else:
             transition(env, "AVAILABLE", op)
 
@@ -84,7 +104,7 @@ class Lifecycle:
             return
         if error:
             self._stop_runtime(env)
-            self.backend.transition(env, "UPDATE_FAILED", op, error, "AIRFLOW_START_FAILED")
+            self.backend.transition(env, "UPDATE_FAILED", op, error, error_code(error))
         else:
             self.backend.transition(env, "AVAILABLE", op)
 
@@ -153,8 +173,9 @@ class Lifecycle:
         return env.log_group(module) if env.config["LoggingConfiguration"][module]["Enabled"] else None
 
     def _customise(self, env: Environment, op, runtime, airflow_home, logs) -> str | None:
-        """Install the environment's plugins.zip and fetch its startup script (each S3 object at its version, when
-        given) for `runtime` to use: None, or why the environment cannot start."""
+        """Install the environment's plugins.zip, then its requirements.txt (wheels in the zip can be installed from
+        it), and fetch its startup script (each S3 object at its version, when given) for `runtime` to use: None, or
+        why the environment cannot start."""
         cfg, s3 = env.config, self.backend.client("s3")
         bucket = bucket_name(cfg["SourceBucketArn"])
         shutil.rmtree(airflow_home / plugins.FOLDER, ignore_errors=True)
@@ -170,6 +191,8 @@ class Lifecycle:
             log_streams.publish(logs, self._log_group(env, plugins.LOG_MODULE), plugins.stream_name(),
                                 plugins.listing(names, key, version), airflow_home / "logs" / "plugins.log")
             runtime.plugins_folder = airflow_home / plugins.FOLDER
+        if (error := self._install_requirements(env, runtime, airflow_home, logs)):
+            return error
         if (key := cfg.get("StartupScriptS3Path")):
             version = cfg.get("StartupScriptS3ObjectVersion")
             try:
@@ -185,6 +208,37 @@ class Lifecycle:
             timeout = self.settings["startup_script_timeout_seconds"]
             runtime.startup_script = startup_script.StartupScript(
                 script, sink, timeout, min(startup_script.SIGTERM_GRACE_SECONDS, timeout / 10), op.cancelled)
+        return None
+
+    def _install_requirements(self, env: Environment, runtime, airflow_home, logs) -> str | None:
+        """Resolve the environment's requirements.txt for its Airflow version, install it into its overlay folder
+        and put that on `runtime`'s PYTHONPATH: None, or why the environment cannot start (nothing installed then,
+        and the overlay left as it was). No requirements.txt: no overlay."""
+        cfg, overlay = env.config, airflow_home / requirements.FOLDER
+        if not (key := cfg.get("RequirementsS3Path")):
+            shutil.rmtree(overlay, ignore_errors=True)
+            return None
+        bucket, version = bucket_name(cfg["SourceBucketArn"]), cfg.get("RequirementsS3ObjectVersion")
+        try:
+            text = plugins.fetch(self.backend.client("s3"), bucket, key, version).decode("utf-8-sig", errors="replace")
+        except botocore.exceptions.ClientError as exc:
+            return _unreadable("RequirementsS3Path", bucket, key, version, exc)
+        python = versions.python_for(cfg["AirflowVersion"])
+        try:
+            resolution = requirements.resolve(text, cfg["AirflowVersion"], airflow_home / plugins.FOLDER, python)
+            done = requirements.install(resolution, python, overlay) if resolution.ok else None
+        except subprocess.TimeoutExpired:
+            resolution = requirements.Resolution(ok=False, error=requirements.TIMED_OUT)
+            done = None
+        source = f"{key} (version {version})" if version else key
+        lines, stream = requirements.log_lines(source, resolution, done), requirements.stream_name()
+        log_streams.publish(logs, None, stream, lines, airflow_home / "logs" / "requirements_install.log")
+        for module in requirements.LOG_MODULES:
+            if (group := self._log_group(env, module)):
+                log_streams.publish(logs, group, stream, lines, None)
+        if done is None or not done.ok:
+            return StartFailure(requirements.error_message(done.error if done else resolution.error), REQUIREMENTS_FAILED)
+        runtime.requirements_folder = overlay
         return None
 
     def _stop_runtime(self, env: Environment) -> None:
