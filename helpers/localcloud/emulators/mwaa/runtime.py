@@ -158,7 +158,8 @@ class AirflowRuntime:
             "AIRFLOW__API__WORKERS": "1",
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
             # One API worker over SQLite answers a task's start call in seconds when two cores are busy; at the 5 s
-            # default the supervisor SIGKILLs the task before it runs (seen in CI under `make test`).
+            # default the supervisor SIGKILLs the task before it runs (seen in CI under `make test`). Airflow 3.0 (MWAA
+            # 3.0.6) has no such option: its task SDK client keeps httpx's 5 s and retries timeouts instead.
             "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30",
             "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(16),
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN}:admin",
