@@ -1,8 +1,9 @@
 """The local MWAA's state machine, regions and validation, with fake Airflow runtimes (no Airflow processes).
 
-An MwaaEmulator runs in this process on its own port, with injected runtime and sync factories, against a real
-local cloud (moto behind the gateway) for IAM, S3, EC2, SQS and EventBridge; the stock boto3 `mwaa` client talks
-to it over HTTP. The real Airflow path is covered once, end to end, in test_mwaa_emulator.py.
+An MwaaEmulator runs in this process on its own port, with injected runtime, sync and interpreter factories (no
+version's venv is made), against a real local cloud (moto behind the gateway) for IAM, S3, EC2, SQS and EventBridge;
+the stock boto3 `mwaa` client talks to it over HTTP. The real Airflow path is covered end to end in test_mwaa_emulator.py (create, update, delete) and
+test_mwaa_upgrade.py (rollback and upgrade).
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ class FakeRuntime:
 
     def exited(self):
         if BAD_OPTIONS.items() <= self.options.items():
-            return "Airflow scheduler exited: AirflowConfigException: Failed to convert value to int."
+            return "Airflow scheduler exited: ValueError: could not convert string to float: 'many'"  # 3.3.1's words
         return FakeRuntime.exit_reason
 
     def healthy(self):
@@ -363,7 +364,7 @@ def test_an_update_that_does_not_start_rolls_back_and_only_a_failed_rollback_end
     try:
         # The new configuration does not start: ROLLING_BACK, then AVAILABLE on the previous one, LastUpdate FAILED.
         mw.update_environment(Name=name, AirflowConfigurationOptions=BAD_OPTIONS)
-        reason = "Airflow scheduler exited: AirflowConfigException: Failed to convert value to int."
+        reason = "Airflow scheduler exited: ValueError: could not convert string to float: 'many'"
         assert wait_rolled_back(name) == (f"Environment {name}'s update failed and was rolled back (AVAILABLE on its "
                                           f"previous configuration): {reason}")
         assert statuses[name] == ["CREATING", "AVAILABLE", "UPDATING", "ROLLING_BACK", "AVAILABLE"]
@@ -412,7 +413,7 @@ def test_an_upgrade_snapshots_migrates_and_restores_the_snapshot_when_it_fails(l
     try:
         # Migrated, then the target does not start: the snapshot and 3.0.6 come back.
         mw.update_environment(Name=name, AirflowVersion="3.3.1", AirflowConfigurationOptions=BAD_OPTIONS)
-        assert "Failed to convert value to int" in wait_rolled_back(name)
+        assert "could not convert string to float" in wait_rolled_back(name)
         assert statuses[name][2:] == ["UPDATING", "CREATING_SNAPSHOT", "UPDATING", "ROLLING_BACK", "AVAILABLE"]
         env = mw.get_environment(Name=name)["Environment"]
         assert (env["AirflowVersion"], env["AirflowConfigurationOptions"]) == ("3.0.6", {})
