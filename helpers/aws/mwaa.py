@@ -99,7 +99,7 @@ def wait_for_status(name: str, wanted: str | tuple[str, ...], timeout: float = 9
                 if current == "AVAILABLE" and any(step in UPDATE_STEPS for _, step in seen):
                     last = describe(name).get("LastUpdate", {})
                     if last.get("Status") == "FAILED":
-                        error = last.get("Error", {}).get("ErrorMessage", "no reason given")
+                        error = " ".join(last.get("Error", {}).get("ErrorMessage", "no reason given").split())  # one line
                         raise WorkbookError(f"Environment {name}'s update failed and was rolled back "
                                             f"(AVAILABLE on its previous configuration): {error}")
                 return seen

@@ -2,8 +2,8 @@
 
 An MwaaEmulator runs in this process on its own port, with injected runtime, sync and interpreter factories (no
 version's venv is made), against a real local cloud (moto behind the gateway) for IAM, S3, EC2, SQS and EventBridge;
-the stock boto3 `mwaa` client talks to it over HTTP. The real Airflow path is covered end to end in test_mwaa_emulator.py (create, update, delete) and
-test_mwaa_upgrade.py (rollback and upgrade).
+the stock boto3 `mwaa` client talks to it over HTTP. The real Airflow path is covered end to end in
+test_mwaa_emulator.py (create, update, delete) and test_mwaa_upgrade.py (rollback and upgrade).
 """
 
 from __future__ import annotations
@@ -440,7 +440,7 @@ def test_an_upgrade_snapshots_migrates_and_restores_the_snapshot_when_it_fails(l
 
         def no_target(version):
             if version == "3.3.1":
-                raise RuntimeError("Making the Airflow environment 3.3.1 failed (uv pip install): no network")
+                raise RuntimeError("Making the Airflow environment 3.3.1 failed (uv pip install):\n  no network")
             return python_for(version)
 
         monkeypatch.setattr(local["emulator"].shared, "python_for", no_target)
