@@ -90,7 +90,8 @@ def pytest_collection_finish(session):
     # The lanes are the critical path of `make test`; the unit tests beside them are shorter and can wait. Lower the
     # priority of this thread, which runs the unit tests and starts their Airflow processes and servers; on Linux a
     # thread's nice value is its own, so the lanes' thread (started above, at the default) and everything it starts
-    # keep theirs. Measured on 2 cores: the lane's notebooks took twice their time alone with the unit tests beside.
+    # keep theirs. The servers this thread starts run in sessions of their own, which Linux schedules as groups by the
+    # group's nice value: `processes.spawn` gives each session this thread's (`keep_priority`).
     if hasattr(os, "nice") and not one_notebook:
         os.nice(lanes.UNIT_TESTS_NICE)
 

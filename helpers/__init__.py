@@ -12,7 +12,8 @@ only the layers above it in this list (tests/unit/test_layout.py checks that, an
     tooling/      the workbook's machinery: workbook.start, charts, headless runs, benchmark, lock
     dagtools/     Airflow on this machine: dag.test() runs, DAG figures, parse-time checks of DAG files
     chapters/     one package per notebook: shared_vpc (02), deferrable_operators (03), setup_teardown (04), snowflake (05),
-                  eks_least_privilege (06), glue_observability (07), lineage (08), airflow3_features (09)
+                  eks_least_privilege (06), glue_observability (07), lineage (08), airflow3_features (09),
+                  operations (10)
     testkit/      how `make test` runs the notebooks (lanes, comparison, budgets, the measured table)
 
 Notebooks import modules by short name (`from helpers import mwaa, shared_vpc`): `MODULES` says where each lives, and
@@ -78,6 +79,7 @@ MODULES = {
     "lineage_graph": "helpers.chapters.lineage.graph",
     "lineage": "helpers.chapters.lineage.scenario",
     "features": "helpers.chapters.airflow3_features.scenario",
+    "operations": "helpers.chapters.operations.scenario",
     "notifications": "helpers.chapters.airflow3_features.notifications",
     "sample_tickit": "helpers.samples.tickit",
 }

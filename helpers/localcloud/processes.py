@@ -2,7 +2,8 @@
 its emulators, Airflow runtimes). Server-safe: imports nothing of the workbook's client side.
 
 - `spawn` starts a server in its own session (a notebook kernel restart must not kill it) and keeps its Popen, so
-  `reap_finished` can collect it when it exits instead of leaving a zombie.
+  `reap_finished` can collect it when it exits instead of leaving a zombie. The session keeps the caller's priority
+  (`keep_priority`).
 - `stop_all` stops processes by PID and start time (PIDs get reused), per process group: SIGTERM, a short grace,
   then SIGKILL, so one component ignoring SIGTERM does not hold up the rest.
 - Process records: one JSON file per owner (e.g. one local MWAA environment) under `<local cloud state>/processes/`,
@@ -63,9 +64,28 @@ def spawn(cmd: list[str], log_file: Path, env: dict[str, str] | None = None, cwd
     with open(log_file, "ab") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=cwd,
                                 start_new_session=True, **as_user(user))
+    keep_priority(proc.pid)
     with _SPAWNED_LOCK:
         _SPAWNED[proc.pid] = proc
     return psutil.Process(proc.pid)
+
+
+def keep_priority(pid: int) -> None:
+    """Give the session `pid` leads the calling thread's nice value.
+
+    Linux's autogroup scheduling (on by default, /proc/sys/kernel/sched_autogroup_enabled) puts every session in a
+    group of its own and shares the CPU between groups by the group's nice value; a process's own nice value counts
+    only against processes of its own session. A server in a new session would otherwise compete at the default
+    priority whatever its parent's: `make test` lowers the unit tests' priority below the notebook lanes', and their
+    Airflow environments, each component a session of its own, took the lanes' share all the same (the lanes' notebooks
+    ran twice as long as alone). No-op at the default priority and where there is no autogroup."""
+    nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) if _LINUX else 0
+    if nice <= 0:
+        return
+    try:
+        Path(f"/proc/{pid}/autogroup").write_text(str(nice))
+    except OSError:  # no autogroup support, or the process already ended
+        pass
 
 
 def reap_finished() -> list[int]:

@@ -95,6 +95,7 @@ def test_airflow_ui_signed_in_through_the_workbook_link(environment, page):
     screenshot(page, "airflow_grid.png")
 
 
+@pytest.mark.browser
 def test_the_trigger_form_drawn_from_typed_params(environment, page):
     """Notebook 09's params_trigger_form: the UI's trigger form has a field per Param, from its JSON schema."""
     from helpers.aws import mwaa, s3

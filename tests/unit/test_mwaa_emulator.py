@@ -79,7 +79,7 @@ def _second_vpc_group():
     ({"AirflowVersion": "1.10.12"}, "Invalid AirflowVersion '1.10.12'"),
     ({"AirflowVersion": "2.10.3"}, "Valid values: 3.0.6, 3.2.1, 3.3.1"),
     ({"AirflowConfigurationOptions": {"core.executor": "CeleryExecutor"}}, "'core.executor' is managed by Amazon MWAA"),
-    ({"RequirementsS3Path": "requirements.txt"}, "RequirementsS3Path is not implemented by the local MWAA yet"),
+    ({"RequirementsS3Path": "s3://bucket/requirements.txt"}, "RequirementsS3Path must be a path relative to the bucket"),
     ({"EnvironmentClass": "mw1.huge"}, "Invalid EnvironmentClass"),
     ({"MinWorkers": 3, "MaxWorkers": 2}, "MinWorkers (3) must be at least 1 and at most MaxWorkers (2)"),
     ({"EnvironmentClass": "mw1.micro", "MaxWorkers": 2}, "MaxWorkers must be at most 1 for mw1.micro"),

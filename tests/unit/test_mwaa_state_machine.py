@@ -398,6 +398,35 @@ def test_an_update_that_does_not_start_rolls_back_and_only_a_failed_rollback_end
         delete_and_wait(local, name)
 
 
+def test_a_rollback_restores_the_s3_objects_the_environment_ran_not_the_newest(local, statuses):
+    """On MWAA a rollback restores the environment's snapshot; a plugins.zip named without a version must not be
+    re-read at S3's newest version, which may be what broke the update."""
+    import io
+    import zipfile
+
+    def zipped(name: str) -> bytes:
+        archive = io.BytesIO()
+        with zipfile.ZipFile(archive, "w") as zf:
+            zf.writestr(name, "")
+        return archive.getvalue()
+
+    name, mw, bucket = "rollback-objects", client(local), local["prereq"].bucket
+    s3c = cloud.client("s3")
+    s3c.put_object(Bucket=bucket, Key="rollback/plugins.zip", Body=zipped("first_plugin.py"))
+    mw.create_environment(**request(local, name, PluginsS3Path="rollback/plugins.zip"))
+    try:
+        wait_status(local, name, "AVAILABLE")
+        folder = mine(name)[-1].home / "plugins"
+        assert (folder / "first_plugin.py").exists()
+        s3c.put_object(Bucket=bucket, Key="rollback/plugins.zip", Body=zipped("second_plugin.py"))
+        mw.update_environment(Name=name, AirflowConfigurationOptions=BAD_OPTIONS)
+        wait_until(lambda: statuses[name][-1:] == ["AVAILABLE"] and "ROLLING_BACK" in statuses[name], 20, "rolled back")
+        assert (folder / "first_plugin.py").exists() and not (folder / "second_plugin.py").exists()
+        assert "PluginsS3ObjectVersion" not in mw.get_environment(Name=name)["Environment"]  # the configuration as given
+    finally:
+        delete_and_wait(local, name)
+
+
 def migrated(runtime) -> list[str]:
     with closing(sqlite3.connect(runtime.home / "airflow.db")) as conn:
         return [row[0] for row in conn.execute("SELECT python FROM migrated")]
@@ -513,12 +542,6 @@ def test_the_workbooks_configuration_options_are_accepted_on_create_and_update(l
         assert code == "ValidationException" and "core.executor" in text
     finally:
         delete_and_wait(local, "allowed")
-
-
-@pytest.mark.parametrize("member", ["RequirementsS3Path"])  # plugins and startup scripts: test_mwaa_plugins/_startup_script
-def test_requirements_are_refused_as_not_implemented(local, member):
-    code, text = error_of(lambda: client(local).create_environment(**request(local, "paths", **{member: "plugins.zip"})))
-    assert code == "ValidationException" and f"{member} is not implemented by the local MWAA yet" in text
 
 
 def test_execution_role_account_and_trust(local):

@@ -3,7 +3,8 @@
 moto has no MWAA. This emulator serves the API on the local cloud's gateway (requests signed for
 `airflow`), validates requests against the local cloud (`validation`), keeps environments per account and
 region with one locked state machine (`backend`), runs each environment as real Airflow processes
-(`lifecycle`, `runtime`) with its plugins.zip and startup script (`plugins`, `startup_script`), mirrors its DAGs
+(`lifecycle`, `runtime`) with its plugins.zip, requirements.txt and startup script (`plugins`, `requirements`,
+`startup_script`), mirrors its DAGs
 from S3 (`dagsync`), and emits MWAA status-change events to the local cloud's default EventBridge bus. `responses`
 maps HTTP onto the backend.
 

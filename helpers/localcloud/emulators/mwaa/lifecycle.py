@@ -17,17 +17,37 @@ started) to AVAILABLE, as MWAA documents; an upgrade snapshots and migrates the 
 from __future__ import annotations
 
 import shutil
+import subprocess
 import threading
 import time
 
 import botocore.exceptions
 
-from helpers.localcloud.emulators.mwaa import log_streams, plugins, startup_script, upgrade
+from helpers.localcloud.emulators.mwaa import log_streams, plugins, requirements, startup_script, upgrade
 from helpers.localcloud.emulators.mwaa.model import Environment
 from helpers.localcloud.emulators.mwaa.runtime import MWAA_PLUGINS, fresh_home
 from helpers.localcloud.emulators.mwaa.validation import bucket_name
 
 SUPERSEDED = "superseded by a later operation"
+START_FAILED = "AIRFLOW_START_FAILED"
+# MWAA publishes no list of LastUpdate.Error.ErrorCode values; a requirements.txt that does not install is the
+# customer's configuration, as are VPC endpoints that never come (the code used for those above).
+REQUIREMENTS_FAILED = "INCORRECT_CONFIGURATION"
+
+
+class StartFailure(str):
+    """Why an environment cannot start (a str, as `_start_runtime` returns it) and the ErrorCode to report it under."""
+
+    code = START_FAILED
+
+    def __new__(cls, message: str, code: str = START_FAILED):
+        failure = super().__new__(cls, message)
+        failure.code = code
+        return failure
+
+
+def error_code(error: str) -> str:
+    return getattr(error, "code", START_FAILED)
 
 
 class Lifecycle:
@@ -76,7 +96,7 @@ class Lifecycle:
             return  # the delete that superseded us stops what we started
         if error:
             self._stop_runtime(env)
-            transition(env, "CREATE_FAILED", op, error, "AIRFLOW_START_FAILED")
+            transition(env, "CREATE_FAILED", op, error, error_code(error))
         else:
             transition(env, "AVAILABLE", op)
 
@@ -89,7 +109,7 @@ class Lifecycle:
         snapshot, code = None, "AIRFLOW_INSTALL_FAILED"
         try:
             python = self.python_for(new)  # makes the target's venv on first use, while the old Airflow still runs
-            code = "AIRFLOW_START_FAILED"
+            code = START_FAILED
             if old != new:
                 code = "SNAPSHOT_FAILED"
                 if not self.backend.transition(env, "CREATING_SNAPSHOT", op):
@@ -103,14 +123,14 @@ class Lifecycle:
                 code = "DB_MIGRATION_FAILED"
                 error = self._migrate(env, python, old, new)
             if not error and not op.cancelled.is_set():
-                code = "AIRFLOW_START_FAILED"
+                code = START_FAILED
                 error = self._start_runtime(env, op, python)
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
         if op.cancelled.is_set():
             return
         if error:
-            self._roll_back(env, op, error, code, snapshot)
+            self._roll_back(env, op, error, getattr(error, "code", code), snapshot)  # a StartFailure names its code
         else:
             self.backend.transition(env, "AVAILABLE", op)
 
@@ -130,7 +150,8 @@ class Lifecycle:
                 upgrade.forget_generated_config(airflow_home)
             if not self.backend.restore(env, op, before, notes):
                 return
-            failure = self._start_runtime(env, op, self.python_for(before["AirflowVersion"]))
+            # the S3 objects the environment ran before, not S3's newest: what MWAA's snapshot restores
+            failure = self._start_runtime(env, op, self.python_for(before["AirflowVersion"]), env.objects)
         except Exception as exc:
             failure = f"{type(exc).__name__}: {exc}"
         if op.cancelled.is_set():
@@ -184,8 +205,10 @@ class Lifecycle:
         live = {e["ServiceName"] for e in found if e.get("State", "available") in ("available", "pending", "pendingAcceptance")}
         return set(wanted) <= live
 
-    def _start_runtime(self, env: Environment, op, python) -> str | None:
-        """Start Airflow for env with the interpreter `python` (its version's) and wait until healthy: None, or why not."""
+    def _start_runtime(self, env: Environment, op, python, pins: dict[str, str] | None = None) -> str | None:
+        """Start Airflow for env with the interpreter `python` (its version's) and wait until healthy: None, or why not.
+        `pins`: bucket/key -> version to read where the configuration names no version (a rollback's: what ran
+        before)."""
         shared, cfg, home = self.backend.shared, env.config, self.home(env)
         logs = self.backend.client("logs")
         self._create_log_groups(env, logs)
@@ -196,7 +219,8 @@ class Lifecycle:
                                    home / "dags")
         runtime = shared.runtime_factory(home / "airflow", home / "dags", shared.cache_dir,
                                          shared.aws_env(env.region, cfg["ExecutionRoleArn"]), python=python)
-        if (error := self._customise(env, op, runtime, home / "airflow", logs)):
+        reader = ObjectReader(self.backend.client("s3"), pins or {})
+        if (error := self._customise(env, op, runtime, home / "airflow", logs, reader)):
             return error
         with self.lock:
             if env.operation is not op:
@@ -217,6 +241,9 @@ class Lifecycle:
             if (reason := runtime.exited()):
                 return reason
             if runtime.healthy():
+                with self.lock:
+                    if env.operation is op:
+                        env.objects = dict(reader.read)
                 return None
             op.cancelled.wait(0.5)
         return f"Airflow did not become healthy within {self.settings['start_timeout_seconds']:.0f} s"
@@ -224,10 +251,11 @@ class Lifecycle:
     def _log_group(self, env: Environment, module: str) -> str | None:
         return env.log_group(module) if env.config["LoggingConfiguration"][module]["Enabled"] else None
 
-    def _customise(self, env: Environment, op, runtime, airflow_home, logs) -> str | None:
-        """Install the environment's plugins.zip and fetch its startup script (each S3 object at its version, when
-        given) for `runtime` to use: None, or why the environment cannot start."""
-        cfg, s3 = env.config, self.backend.client("s3")
+    def _customise(self, env: Environment, op, runtime, airflow_home, logs, s3=None) -> str | None:
+        """Install the environment's plugins.zip, then its requirements.txt (wheels in the zip can be installed from
+        it), and fetch its startup script (each S3 object at its version, when given) for `runtime` to use: None, or
+        why the environment cannot start."""
+        cfg, s3 = env.config, s3 or self.backend.client("s3")
         bucket = bucket_name(cfg["SourceBucketArn"])
         shutil.rmtree(airflow_home / plugins.FOLDER, ignore_errors=True)
         shutil.rmtree(airflow_home / startup_script.SCRIPT.parent, ignore_errors=True)
@@ -242,6 +270,8 @@ class Lifecycle:
             log_streams.publish(logs, self._log_group(env, plugins.LOG_MODULE), plugins.stream_name(),
                                 plugins.listing(names, key, version), airflow_home / "logs" / "plugins.log")
             runtime.plugins_folder = airflow_home / plugins.FOLDER
+        if (error := self._install_requirements(env, runtime, airflow_home, logs, s3)):
+            return error
         if (key := cfg.get("StartupScriptS3Path")):
             version = cfg.get("StartupScriptS3ObjectVersion")
             try:
@@ -259,6 +289,37 @@ class Lifecycle:
                 script, sink, timeout, min(startup_script.SIGTERM_GRACE_SECONDS, timeout / 10), op.cancelled)
         return None
 
+    def _install_requirements(self, env: Environment, runtime, airflow_home, logs, s3=None) -> str | None:
+        """Resolve the environment's requirements.txt for its Airflow version, install it into its overlay folder
+        and put that on `runtime`'s PYTHONPATH: None, or why the environment cannot start (nothing installed then,
+        and the overlay left as it was). No requirements.txt: no overlay."""
+        cfg, overlay = env.config, airflow_home / requirements.FOLDER
+        if not (key := cfg.get("RequirementsS3Path")):
+            shutil.rmtree(overlay, ignore_errors=True)
+            return None
+        bucket, version = bucket_name(cfg["SourceBucketArn"]), cfg.get("RequirementsS3ObjectVersion")
+        try:
+            text = plugins.fetch(s3 or self.backend.client("s3"), bucket, key, version).decode("utf-8-sig", errors="replace")
+        except botocore.exceptions.ClientError as exc:
+            return _unreadable("RequirementsS3Path", bucket, key, version, exc)
+        python = runtime.python  # the environment's version's interpreter (Shared.python_for)
+        try:
+            resolution = requirements.resolve(text, cfg["AirflowVersion"], airflow_home / plugins.FOLDER, python)
+            done = requirements.install(resolution, python, overlay) if resolution.ok else None
+        except subprocess.TimeoutExpired:
+            resolution = requirements.Resolution(ok=False, error=requirements.TIMED_OUT)
+            done = None
+        source = f"{key} (version {version})" if version else key
+        lines, stream = requirements.log_lines(source, resolution, done), requirements.stream_name()
+        log_streams.publish(logs, None, stream, lines, airflow_home / "logs" / "requirements_install.log")
+        for module in requirements.LOG_MODULES:
+            if (group := self._log_group(env, module)):
+                log_streams.publish(logs, group, stream, lines, None)
+        if done is None or not done.ok:
+            return StartFailure(requirements.error_message(done.error if done else resolution.error), REQUIREMENTS_FAILED)
+        runtime.requirements_folder = overlay
+        return None
+
     def _stop_runtime(self, env: Environment) -> None:
         with self.lock:
             sync, runtime = env.sync, env.runtime
@@ -273,3 +334,25 @@ class Lifecycle:
 def _unreadable(member: str, bucket: str, key: str, version: str | None, exc: botocore.exceptions.ClientError) -> str:
     at = f"s3://{bucket}/{key}" + (f" (version {version})" if version else "")
     return f"Unable to read the {member} object {at}: {exc.response['Error']['Code']}."
+
+
+class ObjectReader:
+    """The S3 client an environment's start reads its plugins.zip, requirements.txt and startup script with: records
+    the version of each object read (`read`, bucket/key -> VersionId) and, for a request that names no version, reads the
+    pinned one (`pins`) instead of the newest. A rollback pins what the environment ran before the update: S3's
+    newest object may be the one that made the update fail."""
+
+    def __init__(self, s3, pins: dict[str, str]):
+        self._s3, self.pins, self.read = s3, pins, {}
+
+    def get_object(self, **request):
+        where = f"{request.get('Bucket')}/{request.get('Key')}"
+        if "VersionId" not in request and where in self.pins:
+            request["VersionId"] = self.pins[where]
+        answer = self._s3.get_object(**request)
+        if answer.get("VersionId"):
+            self.read[where] = answer["VersionId"]
+        return answer
+
+    def __getattr__(self, name):
+        return getattr(self._s3, name)

@@ -10,11 +10,13 @@ import botocore.exceptions
 BATCH = 1000  # well under PutLogEvents' 10,000 events and 1 MB per call
 
 
-def publish(logs, group: str | None, stream: str, lines: list[tuple[float, str]], local: Path) -> None:
-    """`lines` ((epoch seconds, text) pairs) into `group`/`stream` when a group is given, and into the file `local`."""
-    local.parent.mkdir(parents=True, exist_ok=True)
-    with open(local, "a") as out:
-        out.writelines(f"{text}\n" for _, text in lines)
+def publish(logs, group: str | None, stream: str, lines: list[tuple[float, str]], local: Path | None) -> None:
+    """`lines` ((epoch seconds, text) pairs) into `group`/`stream` when a group is given, and into the file `local`
+    when one is given."""
+    if local is not None:
+        local.parent.mkdir(parents=True, exist_ok=True)
+        with open(local, "a") as out:
+            out.writelines(f"{text}\n" for _, text in lines)
     if not group or not lines:
         return
     try:

@@ -13,8 +13,9 @@ Offline, as MWAA's documented pattern for private packages: `--no-index` and `--
 plugins folder. Airflow's constraints URLs for the supported versions (raw.githubusercontent.com, unreachable here)
 are mapped to the copies in requirements/mwaa-<version>/.
 
-Where the packages go: an overlay folder per environment (`uv pip install --target`), put first on the PYTHONPATH of
-the environment's Airflow processes (`overlay_env`). Not the interpreter's own site-packages: for 3.3.1 that is the
+Where the packages go: an overlay folder per environment (`uv pip install --target`, `<AIRFLOW_HOME>/requirements`),
+on the PYTHONPATH of the environment's Airflow processes right after the local MWAA's own modules (`runtime`; so a
+customer package cannot replace its executor). Not the interpreter's own site-packages: for 3.3.1 that is the
 workbook's `.venv`, shared by every environment and by the notebooks' kernel, and for other versions a cached
 environment shared by every environment of that version; one environment's requirements must not leak into another's,
 and a failed update must leave the running one as it was. Not a venv with `--system-site-packages` either: that exposes
@@ -23,6 +24,11 @@ overlay holds only what the interpreter lacks at the resolved version (`--no-dep
 built next to the old one and swapped in only once complete, and goes with the environment's folder. On PYTHONPATH it
 comes before site-packages, so a package the file upgrades (possible when the file brings its own constraints) wins,
 as pip's replacement does on MWAA.
+
+Logged as the image logs it (python/mwaa/logging/config.py): each component container installs the file itself and
+writes the install's output to its own log group (WorkerLogs, SchedulerLogs, WebserverLogs), stream
+`requirements_install_<hostname>_<epoch>.log`, each line `[LEVEL] - message`, whatever the log level. Locally the file
+is installed once per start and the same lines go to each of those groups that is enabled (`log_lines`).
 """
 
 from __future__ import annotations
@@ -31,9 +37,11 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,6 +63,13 @@ _AIRFLOW_CONSTRAINTS_URL = re.compile(
 _INDEX_OPTIONS = ("--no-index", "--find-links", "-f", "--index-url", "-i", "--extra-index-url")
 TIMEOUT_SECONDS = 540  # MWAA gives the install 9 minutes (USER_REQUIREMENTS_MAX_INSTALL_TIME)
 ERROR_LINES = 12
+FOLDER = "requirements"  # the overlay, under the environment's AIRFLOW_HOME
+# The image's containers that install the file, each logging to its own group (Triggerer: its own container on MWAA
+# only when triggerers are separate; here it shares the scheduler's).
+LOG_MODULES = ("WorkerLogs", "SchedulerLogs", "WebserverLogs")
+TIMED_OUT = (f"error: installing requirements.txt did not finish within {TIMEOUT_SECONDS // 60} minutes\n"
+             f"{INSTALL_FAILED}")
+MAX_ERROR_MESSAGE = 1024  # UpdateError.ErrorMessage's length limit (MWAA API reference)
 
 
 @dataclass(frozen=True)
@@ -175,6 +190,39 @@ def overlay_env(target: Path, env: dict[str, str] | None = None) -> dict[str, st
     env = dict(env or {})
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(target), env.get("PYTHONPATH", "")) if p)
     return env
+
+
+def log_lines(source: str, resolution: Resolution, done: Installed | None) -> list[tuple[float, str]]:
+    """What the image writes to the requirements_install stream: its warnings, the tool's output (INFO, as the image
+    publishes every line of it), its ERROR line on failure."""
+    at = time.time()
+    lines = [f"[INFO] - Installing user requirements from {source} (uv, as the local MWAA installs them)"]
+    lines += [f"[WARNING] - {text}" for text in resolution.log]
+    error = resolution.error if not resolution.ok else (done.error if done is not None and not done.ok else "")
+    if error:
+        reason = error.removesuffix(INSTALL_FAILED).rstrip("\n")
+        lines += [f"[INFO] - {text}" for text in reason.splitlines()] + [f"[ERROR] - {INSTALL_FAILED}"]
+    elif done is not None:
+        wanted = set(done.packages)
+        if done.packages:
+            lines.append("[INFO] - Successfully installed " + " ".join(p.replace("==", "-", 1) for p in done.packages))
+        lines += [f"[INFO] - Requirement already satisfied: {pin}" for pin in resolution.pins if pin not in wanted]
+    return [(at, text) for text in lines]
+
+
+def error_message(error: str) -> str:
+    """`error` within LastUpdate.Error.ErrorMessage's limit: the tool's reason cut short, the image's explanation
+    kept whole at the end (the log stream has it all)."""
+    if len(error) <= MAX_ERROR_MESSAGE:
+        return error
+    reason = error.removesuffix(INSTALL_FAILED).rstrip("\n")
+    room = MAX_ERROR_MESSAGE - len(INSTALL_FAILED) - len("\n...\n")
+    return f"{reason[:room]}\n...\n{INSTALL_FAILED}"
+
+
+def stream_name(hostname: str | None = None, epoch: float | None = None) -> str:
+    """As the image's SubprocessLogHandler names it: prefix, host name, epoch."""
+    return f"requirements_install_{hostname or socket.gethostname()}_{time.time() if epoch is None else epoch}.log"
 
 
 def _uv(args: list[str], cwd: str | None = None) -> subprocess.CompletedProcess:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import fcntl
 import functools
 import json
+import os
 import secrets
 import shutil
 import subprocess
@@ -123,9 +124,11 @@ class AirflowRuntime:
         self.processes: dict[str, tuple[int, float]] = {}
         self.env: dict[str, str] = {}
         self._token: tuple[str, float] | None = None
-        # Set by the lifecycle when the environment has a plugins.zip or a startup script (see plugins, startup_script)
+        # Set by the lifecycle when the environment has a plugins.zip, a startup script or a requirements.txt (see
+        # plugins, startup_script, requirements: the overlay folder its packages were installed into)
         self.plugins_folder: Path | None = None
         self.startup_script = None
+        self.requirements_folder: Path | None = None
 
     @staticmethod
     def migrate(python: Path, db: Path, home: Path) -> subprocess.CompletedProcess:
@@ -148,7 +151,9 @@ class AirflowRuntime:
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             # LocalExecutor whose workers serve only the default queue, as MWAA's Celery workers (pythonpath/)
             "AIRFLOW__CORE__EXECUTOR": EXECUTOR,
-            "PYTHONPATH": str(AIRFLOW_PYTHONPATH),
+            # ours first, so a customer package cannot replace the executor; then the requirements.txt overlay,
+            # before site-packages as PYTHONPATH always is (see requirements)
+            "PYTHONPATH": os.pathsep.join(str(p) for p in (AIRFLOW_PYTHONPATH, self.requirements_folder) if p),
             "AIRFLOW__CORE__PARALLELISM": "4",  # sized for 2 cores; MWAA sizes it by environment class
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",  # as on MWAA
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home / 'airflow.db'}",

@@ -9,8 +9,8 @@ Where the local MWAA differs from AWS (also in README, "Local MWAA"):
 - Blocked configuration options: MWAA refuses options it manages itself; `BLOCKED_OPTIONS` is our list of them
   (executor, metadata DB, Celery broker/result backend, secret and JWT keys, folders, remote logging, the API
   server's bind settings). MWAA's exact list and wording are not published in full; ours may differ at the edges.
-- Requirements are refused as not implemented yet, not silently ignored. Plugins and startup scripts run (`plugins`,
-  `startup_script`); their S3 objects are read when the environment starts, and one that cannot be read fails it.
+- Requirements, plugins and startup scripts are installed or run (`requirements`, `plugins`, `startup_script`);
+  their S3 objects are read when the environment starts, and one that cannot be read fails it.
 - A subnet routing 0.0.0.0/0 to an internet gateway is public and refused; a VPC with no NAT route and no VPC
   endpoint cannot reach AWS services (creation fails on AWS after about an hour): locally it is a warning tag.
 """
@@ -36,7 +36,6 @@ LOG_MODULES = ("DagProcessingLogs", "SchedulerLogs", "TaskLogs", "WebserverLogs"
 LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 TRUSTED_SERVICES = ("airflow.amazonaws.com", "airflow-env.amazonaws.com")
 S3_PATHS = ("PluginsS3Path", "RequirementsS3Path", "StartupScriptS3Path")
-NOT_IMPLEMENTED_PATHS = ("RequirementsS3Path",)
 # Options MWAA sets itself and does not let AirflowConfigurationOptions override. "section.*" blocks a section.
 BLOCKED_OPTIONS = (
     "core.executor", "core.sql_alchemy_conn", "database.sql_alchemy_conn", "database.sql_alchemy_conn_cmd",
@@ -142,10 +141,6 @@ def validate_shape(cfg: dict) -> None:
         path = cfg.get(key)
         if path is not None and (not path or path.startswith(("/", "s3://"))):
             raise invalid(f"{key} must be a path relative to the bucket, e.g. 'dags', not {path!r}.")
-    for key in NOT_IMPLEMENTED_PATHS:
-        if cfg.get(key):
-            raise invalid(f"{key} is not implemented by the local MWAA yet (a later chapter adds it): "
-                          f"remove {key} from the request.")
 
 
 def validate_name(name: str) -> None:
