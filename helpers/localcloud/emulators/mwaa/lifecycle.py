@@ -10,8 +10,9 @@ Each operation runs in its own thread and owns the environment until a later ope
 
 Each operation runs the environment's Airflow version (`Shared.python_for`: the version's interpreter, its virtual
 environment made on first use, inside the operation, never in the request). An update whose new configuration does
-not start rolls back (ROLLING_BACK: the previous configuration, and after an upgrade the DB snapshot, restored and
-started) to AVAILABLE, as MWAA documents; an upgrade snapshots and migrates the metadata DB first (`upgrade`).
+not start rolls back (ROLLING_BACK: the previous configuration, the S3 object versions it ran (`ObjectReader`) and,
+after an upgrade, the DB snapshot, restored and started) to AVAILABLE, as MWAA documents; an upgrade snapshots and
+migrates the metadata DB first (`upgrade`).
 """
 
 from __future__ import annotations
