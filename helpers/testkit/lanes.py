@@ -49,9 +49,11 @@ def default_lanes(notebooks: int) -> int:
     if os.environ.get("WORKBOOK_TEST_LANES"):
         return max(1, int(os.environ["WORKBOOK_TEST_LANES"]))
     by_memory = int(psutil.virtual_memory().total // (LANE_MEMORY_GB * GB)) - 1  # leave a lane's worth to the rest
-    # Half the cores: the unit tests beside the lanes start Airflow environments too. On 2 cores, two lanes and the
-    # unit tests ran at a load of 8 to 11 and took 26 minutes; tasks took 30 s to start and timed checkpoints failed.
-    by_cores = max(1, (os.cpu_count() or 1) // 2)
+    # One lane per core. The unit tests beside them start Airflow environments too, at a lower priority that their
+    # servers keep (processes.keep_priority). Before they kept it, two lanes and the unit tests on 2 cores took 26
+    # minutes and timed checkpoints failed; with it, a clean clone's pytest session took 15.9 minutes in two lanes
+    # (22.6 in one: the notebooks alone add up to more than 20).
+    by_cores = max(1, os.cpu_count() or 1)
     return max(1, min(by_cores, by_memory, notebooks))
 
 
