@@ -24,6 +24,8 @@ from helpers.errors import WorkbookError
 WORKSHOP = "workshop"  # the notebook tag of the shared environment's resources
 WORKSHOP_ENVIRONMENT = "mwaa-workbook"
 FAILED = {"CREATE_FAILED", "UPDATE_FAILED", "UNAVAILABLE"}
+# An update's statuses on its way back to AVAILABLE; MWAA ends a failed update that it rolled back AVAILABLE too.
+UPDATE_STEPS = {"UPDATING", "CREATING_SNAPSHOT", "ROLLING_BACK"}
 TASK_LOGS_INFO = {"TaskLogs": {"Enabled": True, "LogLevel": "INFO"}}
 DAG_SYNC_ERROR_TAG = "localmwaa:dag-sync-error"  # set by the local MWAA while it cannot copy DAGs from S3
 
@@ -78,7 +80,9 @@ def revoke(name: str, policy_name: str) -> bool:
 def wait_for_status(name: str, wanted: str | tuple[str, ...], timeout: float = 900, poll: float = 1.0) -> list[tuple[float, str]]:
     """Wait until the environment's status is one of `wanted` ("DELETED" means gone).
 
-    Returns the statuses seen, with seconds since the wait began. A failure status raises with its reason.
+    Returns the statuses seen, with seconds since the wait began. A failure status raises with its reason, and so does
+    an update this wait saw that failed and was rolled back (AVAILABLE again, on the previous configuration, with
+    LastUpdate.Status FAILED).
     """
     from helpers.progress import progress
 
@@ -92,6 +96,12 @@ def wait_for_status(name: str, wanted: str | tuple[str, ...], timeout: float = 9
             if not seen or seen[-1][1] != current:
                 seen.append((round(elapsed, 1), current))
             if current in wanted:
+                if current == "AVAILABLE" and any(step in UPDATE_STEPS for _, step in seen):
+                    last = describe(name).get("LastUpdate", {})
+                    if last.get("Status") == "FAILED":
+                        error = " ".join(last.get("Error", {}).get("ErrorMessage", "no reason given").split())  # one line
+                        raise WorkbookError(f"Environment {name}'s update failed and was rolled back "
+                                            f"(AVAILABLE on its previous configuration): {error}")
                 return seen
             if current in FAILED:
                 error = describe(name).get("LastUpdate", {}).get("Error", {})

@@ -1,15 +1,20 @@
 """The local MWAA's state machine, regions and validation, with fake Airflow runtimes (no Airflow processes).
 
-An MwaaEmulator runs in this process on its own port, with injected runtime and sync factories, against a real
-local cloud (moto behind the gateway) for IAM, S3, EC2, SQS and EventBridge; the stock boto3 `mwaa` client talks
-to it over HTTP. The real Airflow path is covered once, end to end, in test_mwaa_emulator.py.
+An MwaaEmulator runs in this process on its own port, with injected runtime, sync and interpreter factories (no
+version's venv is made), against a real local cloud (moto behind the gateway) for IAM, S3, EC2, SQS and EventBridge;
+the stock boto3 `mwaa` client talks to it over HTTP. The real Airflow path is covered end to end in
+test_mwaa_emulator.py (create, update, delete) and test_mwaa_upgrade.py (rollback and upgrade).
 """
 
 from __future__ import annotations
 
 import json
+import sqlite3
+import subprocess
 import threading
 import time
+from contextlib import closing
+from pathlib import Path
 
 import boto3
 import botocore.exceptions
@@ -29,23 +34,45 @@ from helpers.versions import MWAA_VERSION
 NB = "tests-mwaa-sm"
 
 
+BAD_OPTIONS = {"core.parallelism": "many"}  # what real Airflow refuses to start with (test_mwaa_emulator.py)
+
+
+def fake_python(version: str) -> Path:
+    """Stands in for versions.python_for: no venv is made."""
+    return Path(f"/fake-airflow/{version}/bin/python")
+
+
 class FakeRuntime:
-    """Stands in for AirflowRuntime: its public methods, gated by events the test controls."""
+    """Stands in for AirflowRuntime: its public methods, gated by events the test controls. Its metadata DB is a real
+    SQLite file with one table, `migrated`, where the fake `migrate` writes the version it migrated to."""
 
     instances: list[FakeRuntime] = []
     start_gate = threading.Event()    # start() returns once set
     healthy_gate = threading.Event()  # healthy() is True once set
     exit_reason: str | None = None
+    migrate_error: str | None = None  # the next migrations fail with this output
 
-    def __init__(self, home, dags, cache_dir, aws_env):
+    def __init__(self, home, dags, cache_dir, aws_env, python=None):
         self.home, self.env, self.running, self.port, self.aws_env = home, {}, False, 1, aws_env
+        self.python, self.options = python, {}
         FakeRuntime.instances.append(self)
 
     url = "http://127.0.0.1:1"
 
+    @staticmethod
+    def migrate(python, db, home):
+        if FakeRuntime.migrate_error:
+            return subprocess.CompletedProcess([], 1, "", FakeRuntime.migrate_error)
+        with closing(sqlite3.connect(db)) as conn, conn:
+            conn.execute("INSERT INTO migrated VALUES (?)", (str(python),))
+        return subprocess.CompletedProcess([], 0, f"Migrating with {python}\nDatabase migrating done!\n", "")
+
     def start(self, options, task_log_group_arn=None, log_level="INFO"):
         # Like AirflowRuntime.start, components are spawned one after another: a stop() in between leaves the later ones.
-        self.running = True
+        self.running, self.options = True, dict(options)
+        self.home.mkdir(parents=True, exist_ok=True)
+        with closing(sqlite3.connect(self.home / "airflow.db")) as conn, conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS migrated (python TEXT)")
         FakeRuntime.start_gate.wait(30)
         self.running = True
 
@@ -53,6 +80,8 @@ class FakeRuntime:
         self.running = False
 
     def exited(self):
+        if BAD_OPTIONS.items() <= self.options.items():
+            return "Airflow scheduler exited: ValueError: could not convert string to float: 'many'"  # 3.3.1's words
         return FakeRuntime.exit_reason
 
     def healthy(self):
@@ -80,7 +109,8 @@ class FakeSync:
 def local(module_cloud, tmp_path_factory):
     """The module's local cloud, plus an in-process MWAA emulator with fake Airflow runtimes served beside it."""
     prereq = mwaa.create_prerequisites(NB, "tests-sm-env")
-    emulator = MwaaEmulator(str(tmp_path_factory.mktemp("fake-mwaa")), localcloud.endpoint(), FakeRuntime, FakeSync)
+    emulator = MwaaEmulator(str(tmp_path_factory.mktemp("fake-mwaa")), localcloud.endpoint(), FakeRuntime, FakeSync,
+                            fake_python)
     server = make_server("127.0.0.1", 0, emulator, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
@@ -93,7 +123,7 @@ def local(module_cloud, tmp_path_factory):
 def gates():
     FakeRuntime.start_gate.set()
     FakeRuntime.healthy_gate.set()
-    FakeRuntime.exit_reason = None
+    FakeRuntime.exit_reason = FakeRuntime.migrate_error = None
     yield
     FakeRuntime.start_gate.set()
     FakeRuntime.healthy_gate.set()
@@ -178,7 +208,6 @@ def test_update_delete_and_update_update(local):
     name, mw = "u-d", client(local)
     mw.create_environment(**request(local, name))
     wait_status(local, name, "AVAILABLE")
-    assert mw.get_environment(Name=name)["Environment"]["Tags"].get("localmwaa:emulated-airflow-version") is None
 
     # Two concurrent updates: one runs, the other is refused as MWAA refuses it.
     FakeRuntime.healthy_gate.clear()
@@ -291,15 +320,198 @@ def test_airflow_versions(local):
     try:
         env = mw.get_environment(Name="v32")["Environment"]
         assert env["AirflowVersion"] == "3.2.1"
-        assert env["Tags"]["localmwaa:emulated-airflow-version"] == "3.3.1"
+        assert not [tag for tag in env["Tags"] if tag.startswith("localmwaa:")]  # it runs as itself: nothing to note
         wait_status(local, "v32", "AVAILABLE")
+        assert mine("v32")[-1].python == fake_python("3.2.1")  # the version asked for is the one that runs
         mw.update_environment(Name="v32", AirflowVersion="3.3.1")
         wait_status(local, "v32", "AVAILABLE")
-        assert "localmwaa:emulated-airflow-version" not in mw.get_environment(Name="v32")["Environment"]["Tags"]
+        assert mine("v32")[-1].python == fake_python("3.3.1") and mine("v32")[-1].running
         code, text = error_of(lambda: mw.update_environment(Name="v32", AirflowVersion="3.2.1"))
         assert code == "ValidationException" and "does not support updates to version 3.2.1" in text
     finally:
         delete_and_wait(local, "v32")
+
+
+@pytest.fixture
+def statuses(monkeypatch):
+    """Every status each environment took, in order: recorded where the backend emits its status-change events."""
+    from helpers.localcloud.emulators.mwaa.backend import MwaaBackend
+
+    seen: dict[str, list[str]] = {}
+    emit = MwaaBackend.emit
+
+    def recording(self, env, previous):
+        seen.setdefault(env.name, []).append(env.status)
+        emit(self, env, previous)
+
+    monkeypatch.setattr(MwaaBackend, "emit", recording)
+    return seen
+
+
+def wait_rolled_back(name: str) -> str:
+    """helpers.aws.mwaa's wait, as the notebooks wait for an update: the one-line error it raises."""
+    with pytest.raises(WorkbookError) as err:
+        mwaa.wait_for_status(name, "AVAILABLE", timeout=20, poll=0.05)
+    assert "\n" not in str(err.value)
+    return str(err.value)
+
+
+def test_an_update_that_does_not_start_rolls_back_and_only_a_failed_rollback_ends_update_failed(local, statuses, monkeypatch):
+    name, mw = "rollback", client(local)
+    monkeypatch.setattr(mwaa, "client", lambda: mw)
+    mw.create_environment(**request(local, name, AirflowConfigurationOptions={"core.parallelism": "8"}))
+    wait_status(local, name, "AVAILABLE")
+    try:
+        # The new configuration does not start: ROLLING_BACK, then AVAILABLE on the previous one, LastUpdate FAILED.
+        mw.update_environment(Name=name, AirflowConfigurationOptions=BAD_OPTIONS)
+        reason = "Airflow scheduler exited: ValueError: could not convert string to float: 'many'"
+        assert wait_rolled_back(name) == (f"Environment {name}'s update failed and was rolled back (AVAILABLE on its "
+                                          f"previous configuration): {reason}")
+        assert statuses[name] == ["CREATING", "AVAILABLE", "UPDATING", "ROLLING_BACK", "AVAILABLE"]
+        env = mw.get_environment(Name=name)["Environment"]
+        assert env["AirflowConfigurationOptions"] == {"core.parallelism": "8"}
+        assert (env["LastUpdate"]["Status"], env["LastUpdate"]["Source"]) == ("FAILED", "UpdateEnvironment")
+        assert env["LastUpdate"]["Error"] == {"ErrorCode": "AIRFLOW_START_FAILED", "ErrorMessage": reason}
+        assert [r.running for r in mine(name)] == [False, False, True]  # the first, the update's, the rollback's
+        assert mine(name)[-1].options == {"core.parallelism": "8"}
+        # a later wait on the AVAILABLE environment is not an update's: an old failed LastUpdate does not raise
+        assert mwaa.wait_for_status(name, "AVAILABLE", timeout=5)[-1][1] == "AVAILABLE"
+
+        # Nothing starts, not even the previous configuration: UPDATE_FAILED, nothing left running.
+        FakeRuntime.exit_reason = "Airflow api-server exited: address already in use"
+        mw.update_environment(Name=name, AirflowConfigurationOptions={"core.parallelism": "6"})
+        wait_status(local, name, "UPDATE_FAILED")
+        assert statuses[name][-3:] == ["UPDATING", "ROLLING_BACK", "UPDATE_FAILED"]
+        error = mw.get_environment(Name=name)["Environment"]["LastUpdate"]["Error"]["ErrorMessage"]
+        assert error == f"{FakeRuntime.exit_reason} The rollback failed too: {FakeRuntime.exit_reason}"
+        assert not any(r.running for r in mine(name))
+        with pytest.raises(WorkbookError, match=f"Environment {name} is UPDATE_FAILED: Airflow api-server exited"):
+            mwaa.wait_for_status(name, "AVAILABLE", timeout=5)
+
+        # UPDATE_FAILED may be updated (as on AWS); a good update succeeds and says so.
+        FakeRuntime.exit_reason = None
+        mw.update_environment(Name=name, AirflowConfigurationOptions={"core.parallelism": "6"})
+        mwaa.wait_for_status(name, "AVAILABLE", timeout=20, poll=0.05)
+        last = mw.get_environment(Name=name)["Environment"]["LastUpdate"]
+        assert last["Status"] == "SUCCESS" and "Error" not in last
+    finally:
+        delete_and_wait(local, name)
+
+
+def test_a_rollback_restores_the_s3_objects_the_environment_ran_not_the_newest(local, statuses):
+    """On MWAA a rollback restores the environment's snapshot; a plugins.zip named without a version must not be
+    re-read at S3's newest version, which may be what broke the update."""
+    import io
+    import zipfile
+
+    def zipped(name: str) -> bytes:
+        archive = io.BytesIO()
+        with zipfile.ZipFile(archive, "w") as zf:
+            zf.writestr(name, "")
+        return archive.getvalue()
+
+    name, mw, bucket = "rollback-objects", client(local), local["prereq"].bucket
+    s3c = cloud.client("s3")
+    s3c.put_object(Bucket=bucket, Key="rollback/plugins.zip", Body=zipped("first_plugin.py"))
+    mw.create_environment(**request(local, name, PluginsS3Path="rollback/plugins.zip"))
+    try:
+        wait_status(local, name, "AVAILABLE")
+        folder = mine(name)[-1].home / "plugins"
+        assert (folder / "first_plugin.py").exists()
+        s3c.put_object(Bucket=bucket, Key="rollback/plugins.zip", Body=zipped("second_plugin.py"))
+        mw.update_environment(Name=name, AirflowConfigurationOptions=BAD_OPTIONS)
+        wait_until(lambda: statuses[name][-1:] == ["AVAILABLE"] and "ROLLING_BACK" in statuses[name], 20, "rolled back")
+        assert (folder / "first_plugin.py").exists() and not (folder / "second_plugin.py").exists()
+        assert "PluginsS3ObjectVersion" not in mw.get_environment(Name=name)["Environment"]  # the configuration as given
+    finally:
+        delete_and_wait(local, name)
+
+
+def migrated(runtime) -> list[str]:
+    with closing(sqlite3.connect(runtime.home / "airflow.db")) as conn:
+        return [row[0] for row in conn.execute("SELECT python FROM migrated")]
+
+
+def test_an_upgrade_snapshots_migrates_and_restores_the_snapshot_when_it_fails(local, statuses, monkeypatch):
+    name, mw = "upgrade", client(local)
+    monkeypatch.setattr(mwaa, "client", lambda: mw)
+    mw.create_environment(**request(local, name, AirflowVersion="3.0.6"))
+    wait_status(local, name, "AVAILABLE")
+    first = mine(name)[-1]
+    upgrade_log = first.home / "logs" / "upgrade.log"
+    try:
+        # Migrated, then the target does not start: the snapshot and 3.0.6 come back.
+        mw.update_environment(Name=name, AirflowVersion="3.3.1", AirflowConfigurationOptions=BAD_OPTIONS)
+        assert "could not convert string to float" in wait_rolled_back(name)
+        assert statuses[name][2:] == ["UPDATING", "CREATING_SNAPSHOT", "UPDATING", "ROLLING_BACK", "AVAILABLE"]
+        env = mw.get_environment(Name=name)["Environment"]
+        assert (env["AirflowVersion"], env["AirflowConfigurationOptions"]) == ("3.0.6", {})
+        assert env["LastUpdate"]["Error"]["ErrorCode"] == "AIRFLOW_START_FAILED"
+        target, back = mine(name)[-2:]
+        assert (target.python, target.running) == (fake_python("3.3.1"), False)
+        assert (back.python, back.running) == (fake_python("3.0.6"), True)
+        assert migrated(back) == []  # 3.3.1's migration was undone: the DB is the snapshot
+        log = upgrade_log.read_text()
+        assert "Upgrading Airflow 3.0.6 to 3.3.1: airflow db migrate (3.3.1)" in log
+        assert f"Migrating with {fake_python('3.3.1')}" in log and "airflow db migrate succeeded" in log
+
+        # The migration fails: rolled back before any target component starts.
+        FakeRuntime.migrate_error = "sqlalchemy.exc.OperationalError: (sqlite3.OperationalError) database is locked"
+        mw.update_environment(Name=name, AirflowVersion="3.3.1")
+        assert wait_rolled_back(name).endswith(f"airflow db migrate (3.3.1) failed: {FakeRuntime.migrate_error}")
+        assert mw.get_environment(Name=name)["Environment"]["LastUpdate"]["Error"]["ErrorCode"] == "DB_MIGRATION_FAILED"
+        assert [r.python for r in mine(name)[-2:]] == [fake_python("3.0.6")] * 2  # no 3.3.1 runtime this time
+        assert "airflow db migrate failed (exit status 1)" in upgrade_log.read_text()
+        FakeRuntime.migrate_error = None
+
+        # The target version cannot be installed: nothing was snapshotted or stopped before that.
+        python_for = local["emulator"].shared.python_for
+
+        def no_target(version):
+            if version == "3.3.1":
+                raise RuntimeError("Making the Airflow environment 3.3.1 failed (uv pip install):\n  no network")
+            return python_for(version)
+
+        monkeypatch.setattr(local["emulator"].shared, "python_for", no_target)
+        mw.update_environment(Name=name, AirflowVersion="3.3.1")
+        assert wait_rolled_back(name).endswith("RuntimeError: Making the Airflow environment 3.3.1 failed (uv pip install): no network")
+        assert statuses[name][-3:] == ["UPDATING", "ROLLING_BACK", "AVAILABLE"]
+        assert mw.get_environment(Name=name)["Environment"]["LastUpdate"]["Error"]["ErrorCode"] == "AIRFLOW_INSTALL_FAILED"
+        monkeypatch.setattr(local["emulator"].shared, "python_for", python_for)
+
+        # It succeeds: UPDATING, CREATING_SNAPSHOT, UPDATING, AVAILABLE on 3.3.1's Airflow and the migrated DB.
+        statuses[name].clear()
+        mw.update_environment(Name=name, AirflowVersion="3.3.1")
+        mwaa.wait_for_status(name, "AVAILABLE", timeout=20, poll=0.05)
+        assert statuses[name] == ["UPDATING", "CREATING_SNAPSHOT", "UPDATING", "AVAILABLE"]
+        env = mw.get_environment(Name=name)["Environment"]
+        assert (env["AirflowVersion"], env["LastUpdate"]["Status"]) == ("3.3.1", "SUCCESS")
+        now = mine(name)[-1]
+        assert (now.python, now.running, migrated(now)) == (fake_python("3.3.1"), True, [str(fake_python("3.3.1"))])
+        with closing(sqlite3.connect(now.home.parent / "snapshot" / "airflow.db")) as snap:
+            assert snap.execute("SELECT count(*) FROM migrated").fetchone() == (0,)  # taken before the migration
+    finally:
+        delete_and_wait(local, name)
+
+
+def test_a_snapshot_is_consistent_while_another_connection_writes_and_restores_without_its_journal(tmp_path):
+    from helpers.localcloud.emulators.mwaa import upgrade
+
+    db = tmp_path / "airflow.db"
+    with closing(sqlite3.connect(db)) as writer:
+        writer.execute("CREATE TABLE runs (id TEXT)")
+        writer.execute("INSERT INTO runs VALUES ('committed')")
+        writer.commit()
+        writer.execute("INSERT INTO runs VALUES ('in flight')")  # an open transaction: not in the snapshot
+        snap = upgrade.snapshot(db, tmp_path / "snapshot" / "airflow.db")
+        writer.commit()
+    with closing(sqlite3.connect(snap)) as conn:
+        assert conn.execute("SELECT id FROM runs").fetchall() == [("committed",)]
+    (tmp_path / "airflow.db-journal").write_bytes(b"a hot journal of the DB being replaced")
+    upgrade.restore(snap, db)
+    assert not (tmp_path / "airflow.db-journal").exists()
+    with closing(sqlite3.connect(db)) as conn:
+        assert conn.execute("SELECT id FROM runs").fetchall() == [("committed",)]
 
 
 @pytest.mark.parametrize("option", ["core.executor", "core.sql_alchemy_conn", "database.sql_alchemy_conn", "celery.broker_url",

@@ -15,6 +15,7 @@ import pytest
 from helpers.localcloud.emulators.mwaa import versions
 from helpers.localcloud.emulators.mwaa.validation import AIRFLOW_VERSIONS, INSTALLED_AIRFLOW
 from helpers.paths import REQUIREMENTS_DIR
+from helpers.procs import wait_until
 
 OTHER = next(v for v in AIRFLOW_VERSIONS if v != INSTALLED_AIRFLOW)
 
@@ -147,3 +148,39 @@ def test_a_failing_uv_step_reports_the_tools_error(tmp_path, monkeypatch):
     monkeypatch.setattr(versions.subprocess, "run", fake_run)
     with pytest.raises(RuntimeError, match="No solution found"):
         versions.uv_install(tmp_path / "venv", ["apache-airflow==3.0.6"], [])
+
+
+FAKE_PYTHON = """#!/bin/bash
+# A version's interpreter, faked: says which Airflow it has, "migrates" a DB, records every call; components exit at once.
+echo "$*" >> "$(dirname "$0")/calls.log"
+if [ "$1" = "-c" ]; then echo 3.0.6; exit 0; fi
+if [ "$3 $4" = "db migrate" ]; then echo "migrated by $0" > "${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN#sqlite:///}"; fi
+"""
+
+
+def test_a_runtime_runs_every_component_and_its_template_db_with_its_versions_interpreter(tmp_path):
+    from helpers.localcloud.emulators.mwaa.runtime import COMPONENTS, AirflowRuntime, template_db
+
+    python = tmp_path / "venv" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text(FAKE_PYTHON)
+    python.chmod(0o755)
+    cache = tmp_path / "cache"
+    template = template_db(cache, python)
+    assert template == cache / "airflow-3.0.6.db"  # named by the version that interpreter runs
+    assert template.read_text() == f"migrated by {python}\n"
+    assert template_db(cache, python) == template  # made once
+    calls = (python.parent / "calls.log").read_text().splitlines()
+    assert calls == ["-c import importlib.metadata as m; print(m.version('apache-airflow'))", "-m airflow db migrate"]
+
+    runtime = AirflowRuntime(tmp_path / "env" / "home", tmp_path / "dags", cache, {}, tmp_path / "localcloud", python=python)
+    assert runtime.environment({}, None, "INFO")["PATH"].split(":")[0] == str(python.parent)  # the version's python3.11
+    log = python.parent / "calls.log"
+    try:
+        runtime.start({})
+        assert (runtime.home / "airflow.db").read_text() == template.read_text()  # a copy of that version's template
+        wait_until(lambda: len(log.read_text().splitlines()) == 2 + len(COMPONENTS), 10, "every component started")
+    finally:
+        runtime.stop()
+    started = log.read_text().splitlines()[2:]
+    assert sorted(started) == sorted(" ".join(["-m", "airflow", *args]) for args in COMPONENTS.values())

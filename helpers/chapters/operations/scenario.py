@@ -28,7 +28,7 @@ LEGACY_DAGS = REPO_ROOT / "sample_data" / "airflow2_dags"
 AIRFLOW_RULES = ("AIR301", "AIR302", "AIR311", "AIR312")  # ruff's Airflow 3 migration rules
 STARTUP_LIMIT_SECONDS = 300.0  # MWAA's: a startup script gets 5 minutes, then the component fails to start
 LOCAL_STARTUP_LIMIT_SECONDS = 8.0
-ENDED = ("AVAILABLE", "UPDATE_FAILED", "UNAVAILABLE")  # where an update ends: done, rolled back, or not even that
+ENDED = ("AVAILABLE", "UPDATE_FAILED", "UNAVAILABLE")  # where an update ends: done or rolled back, or not even that
 STATUS_COLOURS = {"UPDATING": "#2980b9", "CREATING_SNAPSHOT": "#8e44ad", "ROLLING_BACK": "#e67e22",
                   "AVAILABLE": "#2e8b57", "UPDATE_FAILED": "#c0392b", "UNAVAILABLE": "#7f8c8d"}
 EMULATED = ("Emulated by the local cloud: each Airflow version runs in a virtual environment of its own, made on first "
@@ -109,9 +109,9 @@ class Update:
 
 
 def wait_for_update(name: str, timeout: float = 3600) -> Update:
-    """Wait for the update under way to end, successfully or not. A failed update rolls back (ROLLING_BACK); the
-    environment then runs its previous configuration with the status UPDATE_FAILED (AVAILABLE again after the next
-    successful update), LastUpdate.Status FAILED and the reason in LastUpdate.Error."""
+    """Wait for the update under way to end, successfully or not. A failed update rolls back (ROLLING_BACK), as MWAA
+    documents: the environment is AVAILABLE again on its previous configuration, with LastUpdate.Status FAILED and the
+    reason in LastUpdate.Error; only when the rollback fails too does it end UPDATE_FAILED."""
     from helpers.progress import progress
 
     timeline: list[tuple[float, str]] = []

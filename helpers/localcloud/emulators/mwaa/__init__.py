@@ -9,9 +9,9 @@ from S3 (`dagsync`), and emits MWAA status-change events to the local cloud's de
 maps HTTP onto the backend.
 
 Emulated, not real: the environment runs on this machine with LocalExecutor (its CeleryExecutorQueue is
-created in SQS but not used; its workers serve only the default queue), every accepted Airflow 3 version runs the
-installed Airflow (GetEnvironment's tag `localmwaa:emulated-airflow-version` says so), the VPC endpoint services are
-names only, and the CLI endpoint (`/aws_mwaa/cli`) is served by the gateway.
+created in SQS but not used; its workers serve only the default queue), each Airflow version runs from a virtual
+environment of its own (`versions`) rather than an image, an upgrade's snapshot is a copy of the SQLite metadata DB,
+the VPC endpoint services are names only, and the CLI endpoint (`/aws_mwaa/cli`) is served by the gateway.
 """
 
 from __future__ import annotations
@@ -27,10 +27,11 @@ from helpers.paths import cache_dir
 
 
 class MwaaEmulator(MwaaResponses):
-    """The WSGI app the gateway mounts. Tests inject fake runtime and sync factories to drive the state machine."""
+    """The WSGI app the gateway mounts. Tests inject fake runtime, sync and interpreter factories to drive the state
+    machine."""
 
-    def __init__(self, state_dir: str, endpoint: str, runtime_factory=AirflowRuntime, sync_factory=DagSync):
-        shared = Shared(Path(state_dir) / "mwaa", endpoint, cache_dir(), runtime_factory, sync_factory)
+    def __init__(self, state_dir: str, endpoint: str, runtime_factory=AirflowRuntime, sync_factory=DagSync, python_for=None):
+        shared = Shared(Path(state_dir) / "mwaa", endpoint, cache_dir(), runtime_factory, sync_factory, python_for)
         super().__init__(BackendDict(shared))
         if runtime_factory is AirflowRuntime:
             # Migrate the template DB now, in the background, so the first environment starts in seconds.

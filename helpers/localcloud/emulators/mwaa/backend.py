@@ -6,10 +6,13 @@ update, whose thread then notices it was superseded and changes nothing. What AW
 same lock, so two concurrent calls cannot both pass a status check.
 
 Statuses (botocore's EnvironmentStatus) the local MWAA uses: CREATING, PENDING (customer-managed endpoints not yet
-created), AVAILABLE, UPDATING, DELETING, DELETED (in the event only: the environment is gone afterwards, as
-GetEnvironment answers ResourceNotFoundException on AWS soon after), CREATE_FAILED, UPDATE_FAILED. Not used:
-CREATING_SNAPSHOT (AWS snapshots the metadata DB during a version upgrade; locally the DB is kept as it is),
-ROLLING_BACK (a failed update here ends UPDATE_FAILED with Airflow stopped, not rolled back), UNAVAILABLE and
+created), AVAILABLE, UPDATING, CREATING_SNAPSHOT, ROLLING_BACK, DELETING, DELETED (in the event only: the environment
+is gone afterwards, as GetEnvironment answers ResourceNotFoundException on AWS soon after), CREATE_FAILED,
+UPDATE_FAILED. An update goes UPDATING -> AVAILABLE; a version upgrade UPDATING -> CREATING_SNAPSHOT (the metadata DB
+copied aside) -> UPDATING -> AVAILABLE. An update or upgrade that fails goes on to ROLLING_BACK (the previous
+configuration restored, and the DB snapshot after an upgrade) -> AVAILABLE, with LastUpdate.Status FAILED and its
+Error, as MWAA documents; only when the rollback fails too does it end UPDATE_FAILED (Airflow stopped). Emulated: the
+order of UPDATING and CREATING_SNAPSHOT during an upgrade (AWS does not document it). Not used: UNAVAILABLE and
 MAINTENANCE (no maintenance windows locally).
 """
 
@@ -24,11 +27,9 @@ from pathlib import Path
 import botocore.exceptions
 
 from helpers.localcloud.emulators import local_aws
-from helpers.localcloud.emulators.mwaa import startup_script
+from helpers.localcloud.emulators.mwaa import startup_script, versions
 from helpers.localcloud.emulators.mwaa.model import ApiError, Environment, invalid, not_found, now, service_name
 from helpers.localcloud.emulators.mwaa.validation import (
-    EMULATED_VERSION_TAG,
-    INSTALLED_AIRFLOW,
     check_update,
     validate_name,
     validate_resources,
@@ -41,7 +42,9 @@ TRANSITIONS = {
     "CREATING": {"PENDING", "AVAILABLE", "CREATE_FAILED", "DELETING"},
     "PENDING": {"CREATING", "CREATE_FAILED", "DELETING"},
     "AVAILABLE": {"UPDATING", "DELETING"},
-    "UPDATING": {"AVAILABLE", "UPDATE_FAILED", "DELETING"},
+    "UPDATING": {"AVAILABLE", "CREATING_SNAPSHOT", "ROLLING_BACK", "DELETING"},
+    "CREATING_SNAPSHOT": {"UPDATING", "ROLLING_BACK", "DELETING"},
+    "ROLLING_BACK": {"AVAILABLE", "UPDATE_FAILED", "DELETING"},
     "UPDATE_FAILED": {"UPDATING", "DELETING"},
     "CREATE_FAILED": {"DELETING"},
     "DELETING": {"DELETED"},
@@ -57,6 +60,7 @@ class Operation:
         self.kind = kind
         self.cancelled = threading.Event()
         self.thread: threading.Thread | None = None
+        self.previous: tuple[dict, dict] | None = None  # an update's: the configuration and notes before it
 
     def join(self) -> None:
         if self.thread and self.thread is not threading.current_thread():
@@ -66,9 +70,11 @@ class Operation:
 class Shared:
     """What all backends share: the local cloud's endpoint, the lock, settings, CLI tokens, how runtimes are made."""
 
-    def __init__(self, root: Path, endpoint: str, cache_dir: Path, runtime_factory, sync_factory):
+    def __init__(self, root: Path, endpoint: str, cache_dir: Path, runtime_factory, sync_factory, python_for=None):
         self.root, self.endpoint, self.cache_dir = root, endpoint, cache_dir
         self.runtime_factory, self.sync_factory = runtime_factory, sync_factory
+        # version -> the interpreter that runs it (versions.python_for: makes the version's venv on first use)
+        self.python_for = python_for or (lambda version: versions.python_for(version, cache_dir))
         self.lock = threading.RLock()
         # startup_script_timeout_seconds: MWAA's 5 minutes; a notebook may shorten it (POST /_workbook/mwaa/config)
         self.settings = {"pending_timeout_seconds": 72 * 3600.0, "start_timeout_seconds": 120.0,
@@ -118,8 +124,10 @@ class MwaaBackend:
                 return False
             previous, env.status = env.status, status
             if error:
-                env.last_update = {"Status": "FAILED", "CreatedAt": now().timestamp(), "Source": "Emulator",
-                                   "Error": {"ErrorCode": code or status, "ErrorMessage": error}}
+                # an update's LastUpdate keeps its CreatedAt and Source; a failed create gets one of its own
+                started = {key: env.last_update[key] for key in ("CreatedAt", "Source") if key in env.last_update} or {
+                    "CreatedAt": now().timestamp(), "Source": "Emulator"}
+                env.last_update = {**started, "Status": "FAILED", "Error": {"ErrorCode": code or status, "ErrorMessage": error}}
             elif status == "AVAILABLE" and env.last_update.get("Status") == "PENDING":
                 env.last_update["Status"] = "SUCCESS"
             self.emit(env, previous)  # under the lock, so events leave in the order the statuses changed
@@ -151,9 +159,15 @@ class MwaaBackend:
         return page
 
     def _notes(self, env: Environment, warnings: list[str]) -> None:
-        version = env.config["AirflowVersion"]
-        env.notes[EMULATED_VERSION_TAG] = INSTALLED_AIRFLOW if version != INSTALLED_AIRFLOW else ""
         env.notes[WARNING_TAG] = warnings[0] if warnings else ""
+
+    def restore(self, env: Environment, op: Operation, config: dict, notes: dict) -> bool:
+        """A rollback's first step: the configuration (and notes) from before the update, if `op` still owns env."""
+        with self.lock:
+            if env.operation is not op:
+                return False
+            env.config, env.notes = config, notes
+            return True
 
     def create(self, name: str, request: dict) -> dict:
         validate_name(name)
@@ -209,6 +223,7 @@ class MwaaBackend:
             self._refuse_update(env)
             previous_op = env.operation
             op = env.operation = Operation("update")
+            op.previous = (dict(env.config), dict(env.notes))  # what a rollback restores
             env.config = cfg
             self._notes(env, warnings)
             env.last_update = {"Status": "PENDING", "CreatedAt": now().timestamp(), "Source": "UpdateEnvironment"}

@@ -7,6 +7,12 @@ Each operation runs in its own thread and owns the environment until a later ope
 - an operation waits for the one before it to end before touching the runtime;
 - a superseded create or update stops waiting for Airflow at once and leaves its runtime registered: the delete
   that superseded it waits for it to end, then stops whatever is registered.
+
+Each operation runs the environment's Airflow version (`Shared.python_for`: the version's interpreter, its virtual
+environment made on first use, inside the operation, never in the request). An update whose new configuration does
+not start rolls back (ROLLING_BACK: the previous configuration, the S3 object versions it ran (`ObjectReader`) and,
+after an upgrade, the DB snapshot, restored and started) to AVAILABLE, as MWAA documents; an upgrade snapshots and
+migrates the metadata DB first (`upgrade`).
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import time
 
 import botocore.exceptions
 
-from helpers.localcloud.emulators.mwaa import log_streams, plugins, requirements, startup_script, versions
+from helpers.localcloud.emulators.mwaa import log_streams, plugins, requirements, startup_script, upgrade
 from helpers.localcloud.emulators.mwaa.model import Environment
 from helpers.localcloud.emulators.mwaa.runtime import MWAA_PLUGINS, fresh_home
 from helpers.localcloud.emulators.mwaa.validation import bucket_name
@@ -68,9 +74,12 @@ class Lifecycle:
         try:
             # nothing of an earlier environment of this name is reused: not its processes (a killed gateway's), not its DB
             fresh_home(self.home(env), self.backend.shared.root.parent)
-            if env.config["EndpointManagement"] == "CUSTOMER":
-                if not transition(env, "PENDING", op):
-                    return
+            customer = env.config["EndpointManagement"] == "CUSTOMER"
+            if customer and not transition(env, "PENDING", op):
+                return
+            # the version's venv, made on first use (while a PENDING environment waits for its endpoints)
+            python = self.python_for(env.config["AirflowVersion"])
+            if customer:
                 deadline = time.monotonic() + self.settings["pending_timeout_seconds"]
                 while not self._endpoints_ready(env):
                     if op.cancelled.wait(1):
@@ -81,7 +90,7 @@ class Lifecycle:
                         return
                 if not transition(env, "CREATING", op):
                     return
-            error = self._start_runtime(env, op)
+            error = self._start_runtime(env, op, python)
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
         if op.cancelled.is_set():
@@ -93,20 +102,66 @@ class Lifecycle:
             transition(env, "AVAILABLE", op)
 
     def update(self, env: Environment, op, previous) -> None:
+        """Restart Airflow on the new configuration; for a newer AirflowVersion, snapshot and migrate the DB first.
+        Any failure rolls back (`_roll_back`)."""
         if previous is not None:
             previous.join()
+        old, new = op.previous[0]["AirflowVersion"], env.config["AirflowVersion"]
+        snapshot, code = None, "AIRFLOW_INSTALL_FAILED"
         try:
+            python = self.python_for(new)  # makes the target's venv on first use, while the old Airflow still runs
+            code = START_FAILED
+            if old != new:
+                code = "SNAPSHOT_FAILED"
+                if not self.backend.transition(env, "CREATING_SNAPSHOT", op):
+                    return  # superseded
+                snapshot = upgrade.snapshot(self.home(env) / "airflow" / "airflow.db", self.home(env) / upgrade.SNAPSHOT)
+                if not self.backend.transition(env, "UPDATING", op):
+                    return
             self._stop_runtime(env)
-            error = None if op.cancelled.is_set() else self._start_runtime(env, op)
+            error = None
+            if old != new and not op.cancelled.is_set():
+                code = "DB_MIGRATION_FAILED"
+                error = self._migrate(env, python, old, new)
+            if not error and not op.cancelled.is_set():
+                code = START_FAILED
+                error = self._start_runtime(env, op, python)
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
         if op.cancelled.is_set():
             return
         if error:
-            self._stop_runtime(env)
-            self.backend.transition(env, "UPDATE_FAILED", op, error, error_code(error))
+            self._roll_back(env, op, error, getattr(error, "code", code), snapshot)  # a StartFailure names its code
         else:
             self.backend.transition(env, "AVAILABLE", op)
+
+    def _roll_back(self, env: Environment, op, error: str, code: str, snapshot) -> None:
+        """ROLLING_BACK: the configuration from before the update (and the DB snapshot an upgrade took) restored and
+        started; AVAILABLE with LastUpdate FAILED and `error`, or UPDATE_FAILED when that does not start either."""
+        transition = self.backend.transition
+        if not transition(env, "ROLLING_BACK", op, error, code):
+            return
+        before, notes = op.previous
+        try:
+            self._stop_runtime(env)
+            airflow_home = self.home(env) / "airflow"
+            if snapshot is not None:
+                upgrade.restore(snapshot, airflow_home / "airflow.db")
+            if before["AirflowVersion"] != env.config["AirflowVersion"]:
+                upgrade.forget_generated_config(airflow_home)
+            if not self.backend.restore(env, op, before, notes):
+                return
+            # the S3 objects the environment ran before, not S3's newest: what MWAA's snapshot restores
+            failure = self._start_runtime(env, op, self.python_for(before["AirflowVersion"]), env.objects)
+        except Exception as exc:
+            failure = f"{type(exc).__name__}: {exc}"
+        if op.cancelled.is_set():
+            return
+        if failure:
+            self._stop_runtime(env)
+            transition(env, "UPDATE_FAILED", op, f"{error} The rollback failed too: {failure}", code)
+        else:
+            transition(env, "AVAILABLE", op)
 
     def delete(self, env: Environment, op, previous) -> None:
         if previous is not None:
@@ -120,6 +175,30 @@ class Lifecycle:
         self.backend.forget(env, op)
 
     # ---- Airflow ----
+    def python_for(self, version: str):
+        return self.backend.shared.python_for(version)
+
+    def _migrate(self, env: Environment, python, old: str, new: str) -> str | None:
+        """The target version's `airflow db migrate` on the environment's DB (its components stopped), logged: None,
+        or why it failed."""
+        airflow_home = self.home(env) / "airflow"
+        upgrade.forget_generated_config(airflow_home)
+        logs = self.backend.client("logs")
+        self._create_log_groups(env, logs)
+        started = time.time()
+        done = self.backend.shared.runtime_factory.migrate(python, airflow_home / "airflow.db", airflow_home)
+        log_streams.publish(logs, self._log_group(env, upgrade.LOG_MODULE), upgrade.stream_name(),
+                            upgrade.log_lines(old, new, done, started), airflow_home / "logs" / upgrade.LOG_FILE)
+        return None if done.returncode == 0 else upgrade.failure(new, done)
+
+    def _create_log_groups(self, env: Environment, logs) -> None:
+        for module, setting in env.config["LoggingConfiguration"].items():
+            if setting["Enabled"]:
+                try:
+                    logs.create_log_group(logGroupName=env.log_group(module))
+                except botocore.exceptions.ClientError:
+                    pass  # kept from an earlier environment of the same name, as on AWS
+
     def _endpoints_ready(self, env: Environment) -> bool:
         wanted = [env.database_service] + ([env.webserver_service] if env.webserver_service else [])
         found = self.backend.client("ec2").describe_vpc_endpoints(Filters=[
@@ -127,24 +206,22 @@ class Lifecycle:
         live = {e["ServiceName"] for e in found if e.get("State", "available") in ("available", "pending", "pendingAcceptance")}
         return set(wanted) <= live
 
-    def _start_runtime(self, env: Environment, op) -> str | None:
-        """Start Airflow for env and wait until healthy: None, or why not."""
+    def _start_runtime(self, env: Environment, op, python, pins: dict[str, str] | None = None) -> str | None:
+        """Start Airflow for env with the interpreter `python` (its version's) and wait until healthy: None, or why not.
+        `pins`: bucket/key -> version to read where the configuration names no version (a rollback's: what ran
+        before)."""
         shared, cfg, home = self.backend.shared, env.config, self.home(env)
         logs = self.backend.client("logs")
-        for module, setting in cfg["LoggingConfiguration"].items():
-            if setting["Enabled"]:
-                try:
-                    logs.create_log_group(logGroupName=env.log_group(module))
-                except botocore.exceptions.ClientError:
-                    pass  # kept from an earlier environment of the same name, as on AWS
+        self._create_log_groups(env, logs)
         task_logs = cfg["LoggingConfiguration"]["TaskLogs"]
         task_group_arn = (f"arn:aws:logs:{env.region}:{env.account}:log-group:{env.log_group('TaskLogs')}"
                           if task_logs["Enabled"] else None)
         sync = shared.sync_factory(self.backend.client("s3"), bucket_name(cfg["SourceBucketArn"]), cfg["DagS3Path"],
                                    home / "dags")
         runtime = shared.runtime_factory(home / "airflow", home / "dags", shared.cache_dir,
-                                         shared.aws_env(env.region, cfg["ExecutionRoleArn"]))
-        if (error := self._customise(env, op, runtime, home / "airflow", logs)):
+                                         shared.aws_env(env.region, cfg["ExecutionRoleArn"]), python=python)
+        reader = ObjectReader(self.backend.client("s3"), pins or {})
+        if (error := self._customise(env, op, runtime, home / "airflow", logs, reader)):
             return error
         with self.lock:
             if env.operation is not op:
@@ -165,6 +242,9 @@ class Lifecycle:
             if (reason := runtime.exited()):
                 return reason
             if runtime.healthy():
+                with self.lock:
+                    if env.operation is op:
+                        env.objects = dict(reader.read)
                 return None
             op.cancelled.wait(0.5)
         return f"Airflow did not become healthy within {self.settings['start_timeout_seconds']:.0f} s"
@@ -172,11 +252,11 @@ class Lifecycle:
     def _log_group(self, env: Environment, module: str) -> str | None:
         return env.log_group(module) if env.config["LoggingConfiguration"][module]["Enabled"] else None
 
-    def _customise(self, env: Environment, op, runtime, airflow_home, logs) -> str | None:
+    def _customise(self, env: Environment, op, runtime, airflow_home, logs, s3=None) -> str | None:
         """Install the environment's plugins.zip, then its requirements.txt (wheels in the zip can be installed from
         it), and fetch its startup script (each S3 object at its version, when given) for `runtime` to use: None, or
         why the environment cannot start."""
-        cfg, s3 = env.config, self.backend.client("s3")
+        cfg, s3 = env.config, s3 or self.backend.client("s3")
         bucket = bucket_name(cfg["SourceBucketArn"])
         shutil.rmtree(airflow_home / plugins.FOLDER, ignore_errors=True)
         shutil.rmtree(airflow_home / startup_script.SCRIPT.parent, ignore_errors=True)
@@ -191,7 +271,7 @@ class Lifecycle:
             log_streams.publish(logs, self._log_group(env, plugins.LOG_MODULE), plugins.stream_name(),
                                 plugins.listing(names, key, version), airflow_home / "logs" / "plugins.log")
             runtime.plugins_folder = airflow_home / plugins.FOLDER
-        if (error := self._install_requirements(env, runtime, airflow_home, logs)):
+        if (error := self._install_requirements(env, runtime, airflow_home, logs, s3)):
             return error
         if (key := cfg.get("StartupScriptS3Path")):
             version = cfg.get("StartupScriptS3ObjectVersion")
@@ -210,7 +290,7 @@ class Lifecycle:
                 script, sink, timeout, min(startup_script.SIGTERM_GRACE_SECONDS, timeout / 10), op.cancelled)
         return None
 
-    def _install_requirements(self, env: Environment, runtime, airflow_home, logs) -> str | None:
+    def _install_requirements(self, env: Environment, runtime, airflow_home, logs, s3=None) -> str | None:
         """Resolve the environment's requirements.txt for its Airflow version, install it into its overlay folder
         and put that on `runtime`'s PYTHONPATH: None, or why the environment cannot start (nothing installed then,
         and the overlay left as it was). No requirements.txt: no overlay."""
@@ -220,10 +300,10 @@ class Lifecycle:
             return None
         bucket, version = bucket_name(cfg["SourceBucketArn"]), cfg.get("RequirementsS3ObjectVersion")
         try:
-            text = plugins.fetch(self.backend.client("s3"), bucket, key, version).decode("utf-8-sig", errors="replace")
+            text = plugins.fetch(s3 or self.backend.client("s3"), bucket, key, version).decode("utf-8-sig", errors="replace")
         except botocore.exceptions.ClientError as exc:
             return _unreadable("RequirementsS3Path", bucket, key, version, exc)
-        python = versions.python_for(cfg["AirflowVersion"])
+        python = runtime.python  # the environment's version's interpreter (Shared.python_for)
         try:
             resolution = requirements.resolve(text, cfg["AirflowVersion"], airflow_home / plugins.FOLDER, python)
             done = requirements.install(resolution, python, overlay) if resolution.ok else None
@@ -255,3 +335,25 @@ class Lifecycle:
 def _unreadable(member: str, bucket: str, key: str, version: str | None, exc: botocore.exceptions.ClientError) -> str:
     at = f"s3://{bucket}/{key}" + (f" (version {version})" if version else "")
     return f"Unable to read the {member} object {at}: {exc.response['Error']['Code']}."
+
+
+class ObjectReader:
+    """The S3 client an environment's start reads its plugins.zip, requirements.txt and startup script with: records
+    the version of each object read (`read`, bucket/key -> VersionId) and, for a request that names no version, reads the
+    pinned one (`pins`) instead of the newest. A rollback pins what the environment ran before the update: S3's
+    newest object may be the one that made the update fail."""
+
+    def __init__(self, s3, pins: dict[str, str]):
+        self._s3, self.pins, self.read = s3, pins, {}
+
+    def get_object(self, **request):
+        where = f"{request.get('Bucket')}/{request.get('Key')}"
+        if "VersionId" not in request and where in self.pins:
+            request["VersionId"] = self.pins[where]
+        answer = self._s3.get_object(**request)
+        if answer.get("VersionId"):
+            self.read[where] = answer["VersionId"]
+        return answer
+
+    def __getattr__(self, name):
+        return getattr(self._s3, name)

@@ -59,6 +59,7 @@ class Environment:
     operation: object = field(default=None, repr=False)
     runtime: object = field(default=None, repr=False)
     sync: object = field(default=None, repr=False)
+    objects: dict = field(default_factory=dict, repr=False)  # bucket/key -> version the running Airflow was made from
 
     @property
     def arn(self) -> str:

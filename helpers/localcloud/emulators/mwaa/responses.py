@@ -7,7 +7,6 @@ import base64
 import json
 import shlex
 import subprocess
-import sys
 import time
 
 from werkzeug.wrappers import Request, Response
@@ -103,7 +102,7 @@ class MwaaResponses:
         args = shlex.split(request.get_data(as_text=True))
         if runtime is None or not args or args[0] not in CLI_COMMANDS:
             raise invalid(f"Unsupported Airflow CLI command {args[:1]}; allowed: {', '.join(sorted(CLI_COMMANDS))}.")
-        done = subprocess.run([sys.executable, "-m", "airflow", *args], env=runtime.env, capture_output=True,
+        done = subprocess.run([str(runtime.python), "-m", "airflow", *args], env=runtime.env, capture_output=True,
                               timeout=120, cwd=runtime.home)
         return 200, {"stdout": base64.b64encode(done.stdout).decode(), "stderr": base64.b64encode(done.stderr).decode()}
 

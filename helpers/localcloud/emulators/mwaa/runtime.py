@@ -1,7 +1,9 @@
 """Real Apache Airflow 3 for one local MWAA environment: API server, scheduler, DAG processor, triggerer.
 
-Each environment has its own AIRFLOW_HOME, SQLite metadata DB (a copy of a template migrated once, so an
-environment starts in seconds), ports on 127.0.0.1 and LocalExecutor sized for a 2-core machine (serving only the
+Each environment runs its own Airflow version: every process is started by that version's interpreter
+(`versions.python_for`, given as `python`; the workbook's own for the installed version). It has its own AIRFLOW_HOME,
+SQLite metadata DB (a copy of a template that version's `airflow db migrate` made once, so an environment starts in
+seconds), ports on 127.0.0.1 and LocalExecutor sized for a 2-core machine (serving only the
 default queue: pythonpath/mwaa_local_executor.py). The log
 servers Airflow would start on all interfaces are skipped: all components share one AIRFLOW_HOME, so the
 API server reads task logs from disk (or from CloudWatch when task logs are enabled, as on MWAA).
@@ -13,6 +15,7 @@ as soon as each starts, so they can be stopped even after the gateway that start
 from __future__ import annotations
 
 import fcntl
+import functools
 import json
 import os
 import secrets
@@ -44,6 +47,7 @@ MWAA_PLUGINS = Path(__file__).with_name("airflow_plugins")
 # What the Airflow processes import first: the executor, and a stand-in for a package MWAA's image lacks (pythonpath/)
 AIRFLOW_PYTHONPATH = Path(__file__).with_name("pythonpath")
 EXECUTOR = "mwaa_local_executor.MwaaLocalExecutor"
+MIGRATE_TIMEOUT_SECONDS = 600
 
 
 def fresh_home(folder: Path, localcloud_dir: Path | None = None) -> None:
@@ -60,33 +64,58 @@ def _record_path(localcloud_dir: Path, environment_folder: Path) -> Path:
     return processes.records_dir(localcloud_dir) / f"airflow-{environment_folder.parent.name}-{environment_folder.name}.json"
 
 
-def template_db(cache_dir: Path) -> Path:
-    """A migrated, empty metadata DB for the installed Airflow, made once and copied for every environment."""
-    target = cache_dir / f"airflow-{version('apache-airflow')}.db"
+@functools.cache
+def airflow_version(python: Path) -> str:
+    """The Airflow version `python` runs (the workbook's own without a subprocess)."""
+    if Path(python) == Path(sys.executable):
+        return version("apache-airflow")
+    done = subprocess.run([str(python), "-c", "import importlib.metadata as m; print(m.version('apache-airflow'))"],
+                          capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
+    if done.returncode != 0:
+        raise RuntimeError(f"{python} has no Airflow: {done.stderr.strip()[-300:]}")
+    return done.stdout.strip()
+
+
+def migrate_db(python: Path, db: Path, home: Path) -> subprocess.CompletedProcess:
+    """`airflow db migrate` of `python`'s Airflow on the SQLite DB `db`, with `home` as AIRFLOW_HOME (output captured)."""
+    env = {"AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "PATH": f"{Path(python).parent}:/usr/bin:/bin",
+           "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{db}", "LANG": "C.UTF-8", "NO_COLOR": "1",
+           "PYTHONPATH": str(AIRFLOW_PYTHONPATH)}
+    return subprocess.run([str(python), "-m", "airflow", "db", "migrate"], env=env, capture_output=True, text=True,
+                          timeout=MIGRATE_TIMEOUT_SECONDS)
+
+
+def template_db(cache_dir: Path, python: Path | None = None) -> Path:
+    """A migrated, empty metadata DB for `python`'s Airflow (default: the installed one), named by its version, made
+    once (by that version's `airflow db migrate`) and copied for every environment of that version."""
+    python = Path(python or sys.executable)
+    airflow = airflow_version(python)
+    target = cache_dir / f"airflow-{airflow}.db"
     if target.exists():
         return target
     cache_dir.mkdir(parents=True, exist_ok=True)
-    with open(cache_dir / ".template.lock", "w") as lock:
+    with open(cache_dir / f".template-{airflow}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if target.exists():
             return target
-        home = cache_dir / "template-home"
+        home = cache_dir / f"template-home-{airflow}"
         shutil.rmtree(home, ignore_errors=True)
         home.mkdir()
-        env = {"AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "PATH": "/usr/bin:/bin",
-               "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}"}
-        done = subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, capture_output=True, text=True,
-                              timeout=300)
+        done = migrate_db(python, home / "airflow.db", home)
         if done.returncode != 0:
-            raise RuntimeError(f"airflow db migrate failed: {done.stdout[-500:]}{done.stderr[-500:]}")
+            raise RuntimeError(f"airflow db migrate ({airflow}) failed: {done.stdout[-500:]}{done.stderr[-500:]}")
         (home / "airflow.db").replace(target)
         shutil.rmtree(home, ignore_errors=True)
     return target
 
 
 class AirflowRuntime:
-    def __init__(self, home: Path, dags: Path, cache_dir: Path, aws_env: dict[str, str], localcloud_dir: Path | None = None):
+    def __init__(self, home: Path, dags: Path, cache_dir: Path, aws_env: dict[str, str], localcloud_dir: Path | None = None,
+                 python: Path | None = None):
         self.home, self.dags, self.cache_dir, self.aws_env = home, dags, cache_dir, aws_env
+        # The interpreter of the environment's Airflow version (versions.python_for): every component, the CLI
+        # endpoint and the template DB use it.
+        self.python = Path(python or sys.executable)
         # The gateway's `--state-dir`; by default the same folder the client uses (the gateway inherits WORKBOOK_STATE_DIR).
         self.localcloud_dir = localcloud_dir or state_dir() / "localcloud"
         self.record = _record_path(self.localcloud_dir, home.parent)
@@ -101,6 +130,11 @@ class AirflowRuntime:
         self.startup_script = None
         self.requirements_folder: Path | None = None
 
+    @staticmethod
+    def migrate(python: Path, db: Path, home: Path) -> subprocess.CompletedProcess:
+        """An upgrade's step, with no runtime running: the target version's `airflow db migrate` on the DB `db`."""
+        return migrate_db(python, db, home)
+
     @property
     def url(self) -> str:
         return f"http://{processes.LOOPBACK}:{self.port}"
@@ -108,7 +142,7 @@ class AirflowRuntime:
     def environment(self, options: dict[str, str], task_log_group_arn: str | None, log_level: str) -> dict[str, str]:
         # The environment's Python first on PATH, as on MWAA's workers: EksPodOperator's kubeconfig runs
         # `python3.11 -m airflow.providers.amazon.aws.utils.eks_get_token`, which the machine's Python cannot.
-        env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(self.home), "LANG": "C.UTF-8",
+        env = {"PATH": f"{self.python.parent}:/usr/bin:/bin", "HOME": str(self.home), "LANG": "C.UTF-8",
                "NO_COLOR": "1", **self.aws_env,
                **trust_env(self.localcloud_dir)}  # tasks reach the local Snowflake over TLS
         env.update({
@@ -129,7 +163,8 @@ class AirflowRuntime:
             "AIRFLOW__API__WORKERS": "1",
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
             # One API worker over SQLite answers a task's start call in seconds when two cores are busy; at the 5 s
-            # default the supervisor SIGKILLs the task before it runs (seen in CI under `make test`).
+            # default the supervisor SIGKILLs the task before it runs (seen in CI under `make test`). Airflow 3.0 (MWAA
+            # 3.0.6) has no such option: its task SDK client keeps httpx's 5 s and retries timeouts instead.
             "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30",
             "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(16),
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN}:admin",
@@ -160,7 +195,7 @@ class AirflowRuntime:
         self.dags.mkdir(parents=True, exist_ok=True)
         db = self.home / "airflow.db"
         if not db.exists():
-            shutil.copy(template_db(self.cache_dir), db)
+            shutil.copy(template_db(self.cache_dir, self.python), db)
         self.password = secrets.token_urlsafe(16)
         (self.home / "passwords.json").write_text(json.dumps({ADMIN: self.password}))
         self.port = processes.free_port()
@@ -174,7 +209,7 @@ class AirflowRuntime:
             self.env = envs["api-server"]  # the CLI endpoint runs where MWAA runs it, beside the web server
         processes.stop_record(self.record, STOP_GRACE_SECONDS)  # left by a gateway that was killed
         for name, args in COMPONENTS.items():
-            proc = processes.spawn([sys.executable, "-m", "airflow", *args], self.home / "logs" / f"{name}.log",
+            proc = processes.spawn([str(self.python), "-m", "airflow", *args], self.home / "logs" / f"{name}.log",
                                    env=envs[name], cwd=self.home)
             self.processes[name] = (proc.pid, processes.started(proc))
             # named by environment, as `localcloud.strays` names what it finds by working folder (mwaa/<name>/<region>)

@@ -4,8 +4,8 @@ Two layers, in the order AWS reports them: the request's shape (no other service
 resources (IAM role and its trust, S3 bucket, EC2 subnets, route tables and security groups).
 
 Where the local MWAA differs from AWS (also in README, "Local MWAA"):
-- Only the Airflow 3 versions MWAA publishes images for are accepted, and every one runs the installed Airflow
-  (`INSTALLED_AIRFLOW`); GetEnvironment says so in the tag `EMULATED_VERSION_TAG` when they differ.
+- Only the Airflow 3 versions MWAA publishes images for are accepted; each runs as itself, in its own virtual
+  environment (`versions`).
 - Blocked configuration options: MWAA refuses options it manages itself; `BLOCKED_OPTIONS` is our list of them
   (executor, metadata DB, Celery broker/result backend, secret and JWT keys, folders, remote logging, the API
   server's bind settings). MWAA's exact list and wording are not published in full; ours may differ at the edges.
@@ -27,11 +27,10 @@ import botocore.exceptions
 from helpers.localcloud.emulators.mwaa.model import invalid
 
 # The Airflow versions MWAA runs as images (aws/amazon-mwaa-docker-images, /work/shared/mwaa/<version>/), Airflow 3
-# only: the workbook is written for Airflow 3. Every one runs the installed Airflow locally.
+# only: the workbook is written for Airflow 3. Each runs as itself locally (versions.python_for).
 AIRFLOW_VERSIONS = ("3.0.6", "3.2.1", "3.3.1")
 INSTALLED_AIRFLOW = importlib.metadata.version("apache-airflow")  # pinned to an MWAA image's (requirements/)
 LATEST_VERSION = AIRFLOW_VERSIONS[-1]
-EMULATED_VERSION_TAG = "localmwaa:emulated-airflow-version"
 ENVIRONMENT_CLASSES = ("mw1.micro", "mw1.small", "mw1.medium", "mw1.large", "mw1.xlarge", "mw1.2xlarge")
 LOG_MODULES = ("DagProcessingLogs", "SchedulerLogs", "TaskLogs", "WebserverLogs", "WorkerLogs")
 LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")

@@ -24,9 +24,15 @@ LOGIN_PATH = "/pluginsv2/aws_mwaa/login"
 
 
 async def login(request: Request) -> Response:
-    from airflow.api_fastapi.app import get_auth_manager, get_cookie_path
+    from airflow.api_fastapi.app import get_auth_manager
     from airflow.api_fastapi.auth.managers.base_auth_manager import COOKIE_NAME_JWT_TOKEN
     from jwt import InvalidTokenError
+
+    try:
+        from airflow.api_fastapi.app import get_cookie_path
+    except ImportError:  # Airflow 3.0 (MWAA 3.0.6): its own login sets the cookie on "/" and redirects to base_url
+        def get_cookie_path() -> str:
+            return "/"
 
     if request.method == "POST":
         token = str((await request.form()).get("token") or "")
