@@ -24,8 +24,6 @@ from helpers.errors import WorkbookError
 WORKSHOP = "workshop"  # the notebook tag of the shared environment's resources
 WORKSHOP_ENVIRONMENT = "mwaa-workbook"
 FAILED = {"CREATE_FAILED", "UPDATE_FAILED", "UNAVAILABLE"}
-# An update's statuses on its way back to AVAILABLE; MWAA ends a failed update that it rolled back AVAILABLE too.
-UPDATE_STEPS = {"UPDATING", "CREATING_SNAPSHOT", "ROLLING_BACK"}
 TASK_LOGS_INFO = {"TaskLogs": {"Enabled": True, "LogLevel": "INFO"}}
 DAG_SYNC_ERROR_TAG = "localmwaa:dag-sync-error"  # set by the local MWAA while it cannot copy DAGs from S3
 
@@ -80,9 +78,8 @@ def revoke(name: str, policy_name: str) -> bool:
 def wait_for_status(name: str, wanted: str | tuple[str, ...], timeout: float = 900, poll: float = 1.0) -> list[tuple[float, str]]:
     """Wait until the environment's status is one of `wanted` ("DELETED" means gone).
 
-    Returns the statuses seen, with seconds since the wait began. A failure status raises with its reason, and so does
-    an update this wait saw that failed and was rolled back (AVAILABLE again, on the previous configuration, with
-    LastUpdate.Status FAILED).
+    Returns the statuses seen, with seconds since the wait began. A failure status raises with its reason in one line:
+    UPDATE_FAILED is an update MWAA rolled back: the environment runs its previous configuration.
     """
     from helpers.progress import progress
 
@@ -96,16 +93,13 @@ def wait_for_status(name: str, wanted: str | tuple[str, ...], timeout: float = 9
             if not seen or seen[-1][1] != current:
                 seen.append((round(elapsed, 1), current))
             if current in wanted:
-                if current == "AVAILABLE" and any(step in UPDATE_STEPS for _, step in seen):
-                    last = describe(name).get("LastUpdate", {})
-                    if last.get("Status") == "FAILED":
-                        error = " ".join(last.get("Error", {}).get("ErrorMessage", "no reason given").split())  # one line
-                        raise WorkbookError(f"Environment {name}'s update failed and was rolled back "
-                                            f"(AVAILABLE on its previous configuration): {error}")
                 return seen
             if current in FAILED:
-                error = describe(name).get("LastUpdate", {}).get("Error", {})
-                raise WorkbookError(f"Environment {name} is {current}: {error.get('ErrorMessage', 'no reason given')}")
+                error = " ".join(describe(name).get("LastUpdate", {}).get("Error", {}).get("ErrorMessage", "no reason given").split())
+                if current == "UPDATE_FAILED":  # MWAA's status after a rollback that worked (UNAVAILABLE if it did not)
+                    raise WorkbookError(f"Environment {name}'s update failed and was rolled back (UPDATE_FAILED, running "
+                                        f"its previous configuration): {error}")
+                raise WorkbookError(f"Environment {name} is {current}: {error}")
             if elapsed > timeout:
                 raise WorkbookError(f"Environment {name} still {current} after {timeout:.0f} s; check it with GetEnvironment.")
             bar.update(int(elapsed) - bar.n)
@@ -407,9 +401,21 @@ class AirflowApi:
         return lines
 
     def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value"):
-        entry = self.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}",
-                          {"deserialize": True})
-        return entry["value"]
+        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}"
+        try:
+            return self.call("GET", path, {"deserialize": True})["value"]
+        except WorkbookError as exc:
+            if "XCom deserialization is disabled" not in str(exc):
+                raise
+        # Airflow 3.0 refuses `deserialize` unless [api] enable_xcom_deserialize_support is on, and MWAA leaves it
+        # off: the stored value then, which is the JSON the task's return value was serialized to.
+        value = self.call("GET", path)["value"]
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except ValueError:
+                return value
+        return value
 
     def task_log_streams(self, dag_id: str, run_id: str, expected: int, timeout: float = 60) -> list[str]:
         """The run's task log streams in the environment's CloudWatch group, once `expected` have arrived.

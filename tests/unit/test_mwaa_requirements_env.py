@@ -89,8 +89,8 @@ def overlay(local, name: str):
 
 
 def streams(name: str, back: int = 0) -> dict[str, list[str]]:
-    """Each worker/scheduler/web server log group's newest requirements_install stream's messages (`back` streams
-    before the newest: a rolled-back update's install is followed by the rollback's reinstall of the previous file)."""
+    """Each worker/scheduler/web server log group's newest requirements_install stream's messages (`back`: that many
+    streams before the newest)."""
     logs, found = cloud.client("logs"), {}
     for group in WORKER_GROUPS:
         named = logs.describe_log_streams(logGroupName=f"airflow-{name}-{group}",
@@ -133,10 +133,11 @@ def test_the_object_version_asked_for_is_installed_and_a_failed_update_keeps_the
         assert env["LastUpdate"]["Status"] == "FAILED" and error["ErrorCode"] == "INCORRECT_CONFIGURATION"
         assert "sqlalchemy==1.3.0" in error["ErrorMessage"]
         assert error["ErrorMessage"].endswith(requirements.INSTALL_FAILED)
-        assert env["Status"] == "AVAILABLE"  # rolled back to the previous object version, reinstalled
+        # rolled back: refused before the running Airflow was touched (lifecycle._resolve_early), nothing reinstalled
+        assert env["Status"] == "UPDATE_FAILED" and env["RequirementsS3ObjectVersion"] != conflicting
         assert (installed / PACKAGE / "__init__.py").exists()
-        assert streams(name, back=1)["Worker"][-1] == f"[ERROR] - {requirements.INSTALL_FAILED}"
-        assert streams(name)["Worker"][-1] == "[INFO] - Successfully installed ply-3.11"
+        assert streams(name)["Worker"][-1] == f"[ERROR] - {requirements.INSTALL_FAILED}"
+        assert streams(name, back=1)["Worker"][-1] == "[INFO] - Successfully installed ply-3.11"
     finally:
         delete(local, name)
 
@@ -267,8 +268,8 @@ def test_a_real_environment_imports_its_requirement_and_a_conflicting_update_fai
         assert env["LastUpdate"]["Status"] == "FAILED"
         assert "sqlalchemy==1.3.0" in env["LastUpdate"]["Error"]["ErrorMessage"]
         assert env["LastUpdate"]["Error"]["ErrorMessage"].endswith(requirements.INSTALL_FAILED)
-        assert env["Status"] == "AVAILABLE"  # rolled back: the previous requirements.txt, Airflow running again
-        worker = streams(name, back=1)["Worker"]
+        assert env["Status"] == "UPDATE_FAILED"  # rolled back: the previous requirements.txt, Airflow still running
+        worker = streams(name)["Worker"]
         assert any("sqlalchemy==1.3.0" in line for line in worker) and worker[-1] == f"[ERROR] - {requirements.INSTALL_FAILED}"
         assert api.call("GET", f"/dags/uses_requirement/dagRuns/{run_id}")["state"] == "success"
     finally:

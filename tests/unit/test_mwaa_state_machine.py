@@ -356,39 +356,41 @@ def wait_rolled_back(name: str) -> str:
     return str(err.value)
 
 
-def test_an_update_that_does_not_start_rolls_back_and_only_a_failed_rollback_ends_update_failed(local, statuses, monkeypatch):
+def test_an_update_that_does_not_start_rolls_back_to_update_failed_and_a_failed_rollback_ends_unavailable(local, statuses, monkeypatch):
     name, mw = "rollback", client(local)
     monkeypatch.setattr(mwaa, "client", lambda: mw)
     mw.create_environment(**request(local, name, AirflowConfigurationOptions={"core.parallelism": "8"}))
     wait_status(local, name, "AVAILABLE")
     try:
-        # The new configuration does not start: ROLLING_BACK, then AVAILABLE on the previous one, LastUpdate FAILED.
+        # The new configuration does not start: ROLLING_BACK, then UPDATE_FAILED running the previous one, LastUpdate
+        # FAILED (the in-place upgrade post's words: "your previous stable environment will be available and the
+        # status will display as UPDATE_FAILED until a new update is attempted and succeeds").
         mw.update_environment(Name=name, AirflowConfigurationOptions=BAD_OPTIONS)
         reason = "Airflow scheduler exited: ValueError: could not convert string to float: 'many'"
-        assert wait_rolled_back(name) == (f"Environment {name}'s update failed and was rolled back (AVAILABLE on its "
-                                          f"previous configuration): {reason}")
-        assert statuses[name] == ["CREATING", "AVAILABLE", "UPDATING", "ROLLING_BACK", "AVAILABLE"]
+        assert wait_rolled_back(name) == (f"Environment {name}'s update failed and was rolled back (UPDATE_FAILED, "
+                                          f"running its previous configuration): {reason}")
+        assert statuses[name] == ["CREATING", "AVAILABLE", "UPDATING", "ROLLING_BACK", "UPDATE_FAILED"]
         env = mw.get_environment(Name=name)["Environment"]
         assert env["AirflowConfigurationOptions"] == {"core.parallelism": "8"}
         assert (env["LastUpdate"]["Status"], env["LastUpdate"]["Source"]) == ("FAILED", "UpdateEnvironment")
         assert env["LastUpdate"]["Error"] == {"ErrorCode": "AIRFLOW_START_FAILED", "ErrorMessage": reason}
         assert [r.running for r in mine(name)] == [False, False, True]  # the first, the update's, the rollback's
         assert mine(name)[-1].options == {"core.parallelism": "8"}
-        # a later wait on the AVAILABLE environment is not an update's: an old failed LastUpdate does not raise
-        assert mwaa.wait_for_status(name, "AVAILABLE", timeout=5)[-1][1] == "AVAILABLE"
+        # it serves Airflow calls on the previous configuration
+        assert mw.invoke_rest_api(Name=name, Path="/version", Method="GET")["RestApiStatusCode"] == 200
 
-        # Nothing starts, not even the previous configuration: UPDATE_FAILED, nothing left running.
+        # Nothing starts, not even the previous configuration: UNAVAILABLE, nothing left running.
         FakeRuntime.exit_reason = "Airflow api-server exited: address already in use"
         mw.update_environment(Name=name, AirflowConfigurationOptions={"core.parallelism": "6"})
-        wait_status(local, name, "UPDATE_FAILED")
-        assert statuses[name][-3:] == ["UPDATING", "ROLLING_BACK", "UPDATE_FAILED"]
+        wait_status(local, name, "UNAVAILABLE")
+        assert statuses[name][-3:] == ["UPDATING", "ROLLING_BACK", "UNAVAILABLE"]
         error = mw.get_environment(Name=name)["Environment"]["LastUpdate"]["Error"]["ErrorMessage"]
         assert error == f"{FakeRuntime.exit_reason} The rollback failed too: {FakeRuntime.exit_reason}"
         assert not any(r.running for r in mine(name))
-        with pytest.raises(WorkbookError, match=f"Environment {name} is UPDATE_FAILED: Airflow api-server exited"):
+        with pytest.raises(WorkbookError, match=f"Environment {name} is UNAVAILABLE: Airflow api-server exited"):
             mwaa.wait_for_status(name, "AVAILABLE", timeout=5)
 
-        # UPDATE_FAILED may be updated (as on AWS); a good update succeeds and says so.
+        # UNAVAILABLE may be updated; a good update succeeds and says so.
         FakeRuntime.exit_reason = None
         mw.update_environment(Name=name, AirflowConfigurationOptions={"core.parallelism": "6"})
         mwaa.wait_for_status(name, "AVAILABLE", timeout=20, poll=0.05)
@@ -420,7 +422,7 @@ def test_a_rollback_restores_the_s3_objects_the_environment_ran_not_the_newest(l
         assert (folder / "first_plugin.py").exists()
         s3c.put_object(Bucket=bucket, Key="rollback/plugins.zip", Body=zipped("second_plugin.py"))
         mw.update_environment(Name=name, AirflowConfigurationOptions=BAD_OPTIONS)
-        wait_until(lambda: statuses[name][-1:] == ["AVAILABLE"] and "ROLLING_BACK" in statuses[name], 20, "rolled back")
+        wait_until(lambda: statuses[name][-1:] == ["UPDATE_FAILED"] and "ROLLING_BACK" in statuses[name], 20, "rolled back")
         assert (folder / "first_plugin.py").exists() and not (folder / "second_plugin.py").exists()
         assert "PluginsS3ObjectVersion" not in mw.get_environment(Name=name)["Environment"]  # the configuration as given
     finally:
@@ -443,7 +445,7 @@ def test_an_upgrade_snapshots_migrates_and_restores_the_snapshot_when_it_fails(l
         # Migrated, then the target does not start: the snapshot and 3.0.6 come back.
         mw.update_environment(Name=name, AirflowVersion="3.3.1", AirflowConfigurationOptions=BAD_OPTIONS)
         assert "could not convert string to float" in wait_rolled_back(name)
-        assert statuses[name][2:] == ["UPDATING", "CREATING_SNAPSHOT", "UPDATING", "ROLLING_BACK", "AVAILABLE"]
+        assert statuses[name][2:] == ["UPDATING", "CREATING_SNAPSHOT", "UPDATING", "ROLLING_BACK", "UPDATE_FAILED"]
         env = mw.get_environment(Name=name)["Environment"]
         assert (env["AirflowVersion"], env["AirflowConfigurationOptions"]) == ("3.0.6", {})
         assert env["LastUpdate"]["Error"]["ErrorCode"] == "AIRFLOW_START_FAILED"
@@ -475,7 +477,7 @@ def test_an_upgrade_snapshots_migrates_and_restores_the_snapshot_when_it_fails(l
         monkeypatch.setattr(local["emulator"].shared, "python_for", no_target)
         mw.update_environment(Name=name, AirflowVersion="3.3.1")
         assert wait_rolled_back(name).endswith("RuntimeError: Making the Airflow environment 3.3.1 failed (uv pip install): no network")
-        assert statuses[name][-3:] == ["UPDATING", "ROLLING_BACK", "AVAILABLE"]
+        assert statuses[name][-3:] == ["UPDATING", "ROLLING_BACK", "UPDATE_FAILED"]
         assert mw.get_environment(Name=name)["Environment"]["LastUpdate"]["Error"]["ErrorCode"] == "AIRFLOW_INSTALL_FAILED"
         monkeypatch.setattr(local["emulator"].shared, "python_for", python_for)
 

@@ -87,9 +87,13 @@ def test_3_0_6_runs_as_itself(env):
     assert not [tag for tag in described["Tags"] if tag.startswith("localmwaa:")]  # nothing emulated to note
     assert env["api"].call("GET", "/version")["version"] == "3.0.6"
     assert cli_version() == "3.0.6"
-    # Airflow 3.0's own default, which 3.3.1 no longer has: the XCom endpoint refuses `deserialize` (AirflowApi.xcom)
+    # Airflow 3.0's own default, which 3.3.1 no longer has: the XCom endpoint refuses `deserialize`; AirflowApi.xcom
+    # then reads the stored JSON
+    entry = f"/dags/hello_mwaa/dagRuns/{env['run_id']}/taskInstances/summarize/xcomEntries/return_value"
     with pytest.raises(WorkbookError, match="XCom deserialization is disabled in configuration"):
-        env["api"].xcom("hello_mwaa", env["run_id"], "summarize")
+        env["api"].call("GET", entry, {"deserialize": True})
+    summary = env["api"].xcom("hello_mwaa", env["run_id"], "summarize")
+    assert summary["greeting"] and summary["dag_files"] >= 1, summary
     assert statuses(env) == ["CREATING", "AVAILABLE"]
 
 
@@ -101,7 +105,7 @@ def test_an_upgrade_that_does_not_start_rolls_back_to_3_0_6_with_the_run_kept(en
     print(f"\nfailed upgrade rolled back in {time.monotonic() - started:.1f} s")
     assert f"Environment {NAME}'s update failed and was rolled back" in str(err.value)
     assert "Airflow scheduler exited" in str(err.value) and "'many'" in str(err.value) and "\n" not in str(err.value)
-    assert statuses(env) == ["UPDATING", "CREATING_SNAPSHOT", "UPDATING", "ROLLING_BACK", "AVAILABLE"]
+    assert statuses(env) == ["UPDATING", "CREATING_SNAPSHOT", "UPDATING", "ROLLING_BACK", "UPDATE_FAILED"]
     described = mwaa.describe(NAME)
     assert (described["AirflowVersion"], described["AirflowConfigurationOptions"]) == ("3.0.6", {})
     assert described["LastUpdate"]["Status"] == "FAILED"

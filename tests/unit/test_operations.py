@@ -50,9 +50,9 @@ def test_a_frozen_pin_of_the_old_version_does_not_resolve_for_the_new_one():
 
 
 def test_an_update_summary_lists_statuses_once_each_and_the_last_update():
-    update = operations.Update([(0.0, "UPDATING"), (2.5, "ROLLING_BACK"), (9.0, "AVAILABLE")], {"Status": "FAILED"})
-    assert update.statuses == ["UPDATING", "ROLLING_BACK", "AVAILABLE"] and update.seconds == 9.0
-    assert str(update) == "UPDATING -> ROLLING_BACK -> AVAILABLE | LastUpdate: FAILED"
+    update = operations.Update([(0.0, "UPDATING"), (2.5, "ROLLING_BACK"), (9.0, "UPDATE_FAILED")], {"Status": "FAILED"})
+    assert update.statuses == ["UPDATING", "ROLLING_BACK", "UPDATE_FAILED"] and update.seconds == 9.0
+    assert str(update) == "UPDATING -> ROLLING_BACK -> UPDATE_FAILED | LastUpdate: FAILED"
 
 
 def test_the_figures_are_drawn():

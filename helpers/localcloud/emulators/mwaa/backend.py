@@ -8,12 +8,15 @@ same lock, so two concurrent calls cannot both pass a status check.
 Statuses (botocore's EnvironmentStatus) the local MWAA uses: CREATING, PENDING (customer-managed endpoints not yet
 created), AVAILABLE, UPDATING, CREATING_SNAPSHOT, ROLLING_BACK, DELETING, DELETED (in the event only: the environment
 is gone afterwards, as GetEnvironment answers ResourceNotFoundException on AWS soon after), CREATE_FAILED,
-UPDATE_FAILED. An update goes UPDATING -> AVAILABLE; a version upgrade UPDATING -> CREATING_SNAPSHOT (the metadata DB
-copied aside) -> UPDATING -> AVAILABLE. An update or upgrade that fails goes on to ROLLING_BACK (the previous
-configuration restored, and the DB snapshot after an upgrade) -> AVAILABLE, with LastUpdate.Status FAILED and its
-Error, as MWAA documents; only when the rollback fails too does it end UPDATE_FAILED (Airflow stopped). Emulated: the
-order of UPDATING and CREATING_SNAPSHOT during an upgrade (AWS does not document it). Not used: UNAVAILABLE and
-MAINTENANCE (no maintenance windows locally).
+UPDATE_FAILED, UNAVAILABLE. An update goes UPDATING -> AVAILABLE; a version upgrade UPDATING -> CREATING_SNAPSHOT (the
+metadata DB copied aside) -> UPDATING -> AVAILABLE. An update or upgrade that fails goes on to ROLLING_BACK (the
+previous configuration restored, and the DB snapshot after an upgrade) -> UPDATE_FAILED, with LastUpdate.Status FAILED
+and its Error: as the post "Introducing in-place version upgrades with Amazon MWAA" describes it, "If the rollback is
+successful, your previous stable environment will be available and the status will display as UPDATE_FAILED until a
+new update is attempted and succeeds. If the rollback fails, the status will show as UNAVAILABLE" (Airflow stopped).
+So an UPDATE_FAILED environment answers Airflow calls (`SERVING`) and takes updates. Emulated: the order of UPDATING
+and CREATING_SNAPSHOT during an upgrade (AWS does not document it), and how fast a requirements.txt that cannot resolve
+fails (before the running Airflow is stopped, see `lifecycle`). Not used: MAINTENANCE (no maintenance windows locally).
 """
 
 from __future__ import annotations
@@ -44,12 +47,14 @@ TRANSITIONS = {
     "AVAILABLE": {"UPDATING", "DELETING"},
     "UPDATING": {"AVAILABLE", "CREATING_SNAPSHOT", "ROLLING_BACK", "DELETING"},
     "CREATING_SNAPSHOT": {"UPDATING", "ROLLING_BACK", "DELETING"},
-    "ROLLING_BACK": {"AVAILABLE", "UPDATE_FAILED", "DELETING"},
+    "ROLLING_BACK": {"UPDATE_FAILED", "UNAVAILABLE", "DELETING"},
     "UPDATE_FAILED": {"UPDATING", "DELETING"},
+    "UNAVAILABLE": {"UPDATING", "DELETING"},
     "CREATE_FAILED": {"DELETING"},
     "DELETING": {"DELETED"},
 }
-UPDATABLE_FROM = ("AVAILABLE", "UPDATE_FAILED")
+UPDATABLE_FROM = ("AVAILABLE", "UPDATE_FAILED", "UNAVAILABLE")
+SERVING = ("AVAILABLE", "UPDATING", "UPDATE_FAILED")  # Airflow answers (UPDATE_FAILED: rolled back, on the old configuration)
 WARNING_TAG = "localmwaa:warning"
 
 
@@ -258,7 +263,7 @@ class MwaaBackend:
         env = self.get(name)
         with self.lock:
             runtime = env.runtime
-            if env.status not in ("AVAILABLE", "UPDATING") or runtime is None:
+            if env.status not in SERVING or runtime is None:
                 raise invalid(f"Environment {name} is {env.status}; it must be AVAILABLE.")
         return env, runtime
 

@@ -11,8 +11,12 @@ Each operation runs in its own thread and owns the environment until a later ope
 Each operation runs the environment's Airflow version (`Shared.python_for`: the version's interpreter, its virtual
 environment made on first use, inside the operation, never in the request). An update whose new configuration does
 not start rolls back (ROLLING_BACK: the previous configuration, the S3 object versions it ran (`ObjectReader`) and,
-after an upgrade, the DB snapshot, restored and started) to AVAILABLE, as MWAA documents; an upgrade snapshots and
-migrates the metadata DB first (`upgrade`).
+after an upgrade, the DB snapshot, restored and started) to UPDATE_FAILED, as MWAA's upgrade post describes (see
+`backend`); an upgrade snapshots and migrates the metadata DB first (`upgrade`).
+
+Emulated: a requirements.txt that cannot resolve for the new configuration fails the update before the running Airflow
+is stopped (`_resolve_early`), so its rollback only restores the configuration. MWAA finds out in the new containers
+and takes its time to roll back; the statuses and LastUpdate end the same.
 """
 
 from __future__ import annotations
@@ -107,9 +111,12 @@ class Lifecycle:
         if previous is not None:
             previous.join()
         old, new = op.previous[0]["AirflowVersion"], env.config["AirflowVersion"]
-        snapshot, code = None, "AIRFLOW_INSTALL_FAILED"
+        snapshot, code, stopped = None, "AIRFLOW_INSTALL_FAILED", False
         try:
             python = self.python_for(new)  # makes the target's venv on first use, while the old Airflow still runs
+            if (early := self._resolve_early(env, python)):
+                self._roll_back(env, op, early, early.code, None, running=True)
+                return
             code = START_FAILED
             if old != new:
                 code = "SNAPSHOT_FAILED"
@@ -118,6 +125,7 @@ class Lifecycle:
                 snapshot = upgrade.snapshot(self.home(env) / "airflow" / "airflow.db", self.home(env) / upgrade.SNAPSHOT)
                 if not self.backend.transition(env, "UPDATING", op):
                     return
+            stopped = True
             self._stop_runtime(env)
             error = None
             if old != new and not op.cancelled.is_set():
@@ -131,17 +139,23 @@ class Lifecycle:
         if op.cancelled.is_set():
             return
         if error:
-            self._roll_back(env, op, error, getattr(error, "code", code), snapshot)  # a StartFailure names its code
+            # a StartFailure names its code; before the stop (the target's venv not made), only the configuration goes back
+            self._roll_back(env, op, error, getattr(error, "code", code), snapshot, running=not stopped)
         else:
             self.backend.transition(env, "AVAILABLE", op)
 
-    def _roll_back(self, env: Environment, op, error: str, code: str, snapshot) -> None:
+    def _roll_back(self, env: Environment, op, error: str, code: str, snapshot, running: bool = False) -> None:
         """ROLLING_BACK: the configuration from before the update (and the DB snapshot an upgrade took) restored and
-        started; AVAILABLE with LastUpdate FAILED and `error`, or UPDATE_FAILED when that does not start either."""
+        started; UPDATE_FAILED (serving) with LastUpdate FAILED and `error`, or UNAVAILABLE when that does not start
+        either. `running`: the old Airflow was never stopped, so only the configuration goes back."""
         transition = self.backend.transition
         if not transition(env, "ROLLING_BACK", op, error, code):
             return
         before, notes = op.previous
+        if running:
+            if self.backend.restore(env, op, before, notes):
+                transition(env, "UPDATE_FAILED", op)
+            return
         try:
             self._stop_runtime(env)
             airflow_home = self.home(env) / "airflow"
@@ -159,9 +173,9 @@ class Lifecycle:
             return
         if failure:
             self._stop_runtime(env)
-            transition(env, "UPDATE_FAILED", op, f"{error} The rollback failed too: {failure}", code)
+            transition(env, "UNAVAILABLE", op, f"{error} The rollback failed too: {failure}", code)
         else:
-            transition(env, "AVAILABLE", op)
+            transition(env, "UPDATE_FAILED", op)
 
     def delete(self, env: Environment, op, previous) -> None:
         if previous is not None:
@@ -290,6 +304,40 @@ class Lifecycle:
                 script, sink, timeout, min(startup_script.SIGTERM_GRACE_SECONDS, timeout / 10), op.cancelled)
         return None
 
+    def _resolve_early(self, env: Environment, python) -> StartFailure | None:
+        """A requirements.txt that cannot resolve for the updated configuration (its version's constraints), found
+        before the running Airflow is touched: the failure, logged as the install would log it; None otherwise,
+        including when the file cannot be read or installs from plugins.zip (the new zip is not unpacked yet): the
+        start reports those."""
+        cfg = env.config
+        if not (key := cfg.get("RequirementsS3Path")):
+            return None
+        bucket, version = bucket_name(cfg["SourceBucketArn"]), cfg.get("RequirementsS3ObjectVersion")
+        try:
+            text = plugins.fetch(self.backend.client("s3"), bucket, key, version).decode("utf-8-sig", errors="replace")
+        except botocore.exceptions.ClientError:
+            return None
+        if any(requirements.is_index_option(line) for line in text.splitlines()):
+            return None
+        try:
+            resolution = requirements.resolve(text, cfg["AirflowVersion"], None, python)
+        except subprocess.TimeoutExpired:
+            return None
+        if resolution.ok:
+            return None
+        self._publish_requirements_log(env, self.home(env) / "airflow", f"{key} (version {version})" if version else key,
+                                       resolution, None)
+        return StartFailure(requirements.error_message(resolution.error), REQUIREMENTS_FAILED)
+
+    def _publish_requirements_log(self, env: Environment, airflow_home, source: str, resolution, done) -> None:
+        logs = self.backend.client("logs")
+        self._create_log_groups(env, logs)
+        lines, stream = requirements.log_lines(source, resolution, done), requirements.stream_name()
+        log_streams.publish(logs, None, stream, lines, airflow_home / "logs" / "requirements_install.log")
+        for module in requirements.LOG_MODULES:
+            if (group := self._log_group(env, module)):
+                log_streams.publish(logs, group, stream, lines, None)
+
     def _install_requirements(self, env: Environment, runtime, airflow_home, logs, s3=None) -> str | None:
         """Resolve the environment's requirements.txt for its Airflow version, install it into its overlay folder
         and put that on `runtime`'s PYTHONPATH: None, or why the environment cannot start (nothing installed then,
@@ -310,12 +358,7 @@ class Lifecycle:
         except subprocess.TimeoutExpired:
             resolution = requirements.Resolution(ok=False, error=requirements.TIMED_OUT)
             done = None
-        source = f"{key} (version {version})" if version else key
-        lines, stream = requirements.log_lines(source, resolution, done), requirements.stream_name()
-        log_streams.publish(logs, None, stream, lines, airflow_home / "logs" / "requirements_install.log")
-        for module in requirements.LOG_MODULES:
-            if (group := self._log_group(env, module)):
-                log_streams.publish(logs, group, stream, lines, None)
+        self._publish_requirements_log(env, airflow_home, f"{key} (version {version})" if version else key, resolution, done)
         if done is None or not done.ok:
             return StartFailure(requirements.error_message(done.error if done else resolution.error), REQUIREMENTS_FAILED)
         runtime.requirements_folder = overlay
