@@ -382,3 +382,36 @@ def test_09_queued_timeout_checkpoint(records, expected):
         assert row["status"] == "ok", row
     else:
         assert row["status"] == "failed" and expected in row["error"], row
+
+
+# 10's checkpoint on the checks before an upgrade, on what the four checks found
+_10_FINDINGS = """
+import pandas as pd
+rows = %(rows)r
+findings = pd.DataFrame(rows, columns=["check", "source", "rule", "finding"])
+parse = {"dags": %(dags)r, "import_errors": {}}
+resolution = {"ok": %(resolved)r, "error": "" if %(resolved)r else "tabulate==0.9.0 and tabulate==0.10.0 are incompatible", "pins": []}
+to_version = "3.3.1"
+"""
+_10_RUFF = [("ruff", "daily_report.py:17", rule, "x") for rule in ("AIR301", "AIR302", "AIR311", "AIR312")]
+_10_LINT = [("config lint", "AirflowConfigurationOptions", "", "dag_dir_list_interval moved to dag_processor")]
+_10_PARSE = [("DAG parse", "daily_report.py", "", "ModuleNotFoundError: No module named 'airflow.operators.dummy'")]
+
+
+@pytest.mark.parametrize(("records", "expected"), [
+    ({"rows": _10_RUFF + _10_LINT + _10_PARSE, "dags": ["environment_check"], "resolved": False}, None),
+    ({"rows": _10_RUFF[:3] + _10_LINT + _10_PARSE, "dags": ["environment_check"], "resolved": False},
+     "['AIR301', 'AIR302', 'AIR311', '', '']"),
+    ({"rows": _10_RUFF + [("ruff", "environment_check.py:3", "AIR311", "x")] + _10_LINT + _10_PARSE, "dags": ["environment_check"],
+      "resolved": False}, "AssertionError"),
+    ({"rows": _10_RUFF + _10_PARSE, "dags": ["environment_check"], "resolved": False}, "AssertionError"),
+    ({"rows": _10_RUFF + _10_LINT + _10_PARSE, "dags": [], "resolved": False}, "AssertionError"),
+    ({"rows": _10_RUFF + _10_LINT + _10_PARSE, "dags": ["environment_check"], "resolved": True}, "AssertionError"),
+], ids=["four-checks-pass", "a-rule-missed", "a-fixed-dag-flagged", "lint-missed", "target-parses-nothing", "pin-resolves"])
+def test_10_checks_before_the_upgrade_checkpoint(records, expected):
+    row, _ = _probe("probe_10_findings", _cell(_10_FINDINGS % records, 1),
+                    _cell(_checkpoint("10_operations", "findings from 4 checks"), 2))
+    if expected is None:
+        assert row["status"] == "ok", row
+    else:
+        assert row["status"] == "failed" and expected in row["error"], row

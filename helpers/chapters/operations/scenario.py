@@ -109,9 +109,9 @@ class Update:
 
 
 def wait_for_update(name: str, timeout: float = 3600) -> Update:
-    """Wait for the update under way to end, successfully or not. A failed update rolls back (ROLLING_BACK), as MWAA
-    documents: the environment is AVAILABLE again on its previous configuration, with LastUpdate.Status FAILED and the
-    reason in LastUpdate.Error; only when the rollback fails too does it end UPDATE_FAILED."""
+    """Wait for the update under way to end, successfully or not. A failed update rolls back (ROLLING_BACK); the
+    environment then runs its previous configuration with the status UPDATE_FAILED (AVAILABLE again after the next
+    successful update), LastUpdate.Status FAILED and the reason in LastUpdate.Error; UNAVAILABLE if the rollback failed."""
     from helpers.progress import progress
 
     timeline: list[tuple[float, str]] = []
