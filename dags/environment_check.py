@@ -19,7 +19,7 @@ from airflow.sdk import Param, dag, task
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     tags=["workbook", "operations"],
-    params={"package": Param("ply", type="string", description="A package requirements.txt installs.")},
+    params={"package": Param("emoji", type="string", description="A package requirements.txt installs.")},
     doc_md=__doc__,
 )
 def environment_check():
@@ -40,7 +40,8 @@ def environment_check():
     @task
     def worker_environment() -> dict:
         # WORKBOOK_STAGE: exported by the startup script for workers only; PYTHONPATH: reserved, the script's change is ignored
-        return {name: os.environ.get(name) for name in ("WORKBOOK_STAGE", "PYTHONPATH")}
+        # "" rather than None for an unset variable: Airflow 3.0.6's Execution API refused an XCom dict holding a null
+        return {name: os.environ.get(name, "") for name in ("WORKBOOK_STAGE", "PYTHONPATH")}
 
     @task
     def airflow_version() -> str:

@@ -48,8 +48,21 @@ def test_no_parse_time_variable_or_connection_lookups(path: Path):
     assert parse_time_lookups(path.read_text(), path.name) == []
 
 
+AIRFLOW_3_RULES = "AIR301,AIR302,AIR311,AIR312"  # ruff's Airflow 3 migration rules: removed, moved, to be removed
+
+
+def test_written_for_airflow_3():
+    """ruff's Airflow 3 rules find nothing in dags/ (they read the code, not the docstrings that name what changed);
+    that they do find what Airflow 3 removed is shown on sample_data/airflow2_dags (tests/unit/test_operations.py)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--isolated", "--select", AIRFLOW_3_RULES,
+                           "--output-format", "concise", str(DAGS_DIR)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout
+
+
 @pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
-def test_written_for_airflow_3(path: Path):
-    source = path.read_text()
-    for gone in ("schedule_interval", "days_ago", "DummyOperator", "airflow.operators.", "execution_date"):
-        assert gone not in source, f"{path.name} uses {gone}, which Airflow 3 removed"
+def test_no_removed_context_keys(path: Path):
+    # a context key is a string ruff cannot see: `context["execution_date"]` fails only when the task runs
+    assert '"execution_date"' not in path.read_text() and "'execution_date'" not in path.read_text(), path.name

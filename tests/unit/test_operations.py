@@ -30,6 +30,8 @@ def test_config_lint_of_the_installed_airflow_names_the_moved_option(tmp_path):
     found = operations.lint_findings(done.stdout)
     assert len(found) == 1 and "dag_dir_list_interval" in found.finding[0] and "refresh_interval" in found.finding[0], done.stdout
     assert operations.lint_findings("Found issues in your airflow.cfg:\n\nPlease update").empty
+    coloured = operations.lint_findings("  - \x1b[33m`workers` configuration parameter moved\x1b[0m")
+    assert list(coloured.finding) == ["workers configuration parameter moved"]
 
 
 def test_parse_findings_keep_the_last_line_of_each_traceback():

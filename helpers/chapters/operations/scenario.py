@@ -9,6 +9,7 @@ commands); what is here waits, tabulates and deletes.
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ import pandas as pd
 from helpers.aws import cleanup, cloud, mwaa, s3, tags
 from helpers.errors import WorkbookError
 from helpers.paths import REPO_ROOT
+from helpers.tooling import airflow_versions
 
 NOTEBOOK = "10_operations"
 FROM_VERSION = "3.0.6"  # the environment starts here and is upgraded in place
@@ -67,24 +69,13 @@ def _local_mwaa_settings(values: dict[str, float]) -> dict[str, float]:
 
 def airflow_python(version: str) -> Path:
     """An interpreter whose `-m airflow` is Airflow `version` with MWAA's packages for it: the checks before an
-    upgrade run the target version here, on this machine, on either target (as MWAA's local runner does). Made on
-    first use (about half a minute), then cached."""
-    from helpers.localcloud.emulators.mwaa import versions
-    from helpers.progress import progress
-
-    if version == versions.INSTALLED_AIRFLOW or (versions.venv_dir(version) / versions.MARKER).exists():
-        return versions.python_for(version)
-    with progress(f"Airflow {version}: making its virtual environment (once, about half a minute)", total=None):
-        return versions.python_for(version)
+    upgrade run the target version here, on this machine, on either target (as MWAA's local runner does)."""
+    return airflow_versions.python(version)
 
 
 def resolve(requirements_txt: str, version: str) -> dict:
-    """requirements.txt resolved against MWAA `version`'s constraints, as the image's test-requirements does: ok and
-    the pins, or the resolver's error."""
-    from helpers.localcloud.emulators.mwaa import requirements
-
-    result = requirements.resolve(requirements_txt, version, python=airflow_python(version))
-    return {"ok": result.ok, "pins": list(result.pins), "error": result.error}
+    """requirements.txt resolved against MWAA `version`'s constraints, as the image's test-requirements does."""
+    return airflow_versions.resolve(requirements_txt, version)
 
 
 # --- updates -----------------------------------------------------------------------------------------------------------
@@ -98,7 +89,8 @@ class Update:
 
     @property
     def statuses(self) -> list[str]:
-        return [status for _, status in self.timeline]
+        """Each status once, in order (the timeline repeats the last one at the end of the wait)."""
+        return [status for i, (_, status) in enumerate(self.timeline) if i == 0 or self.timeline[i - 1][1] != status]
 
     @property
     def seconds(self) -> float:
@@ -108,29 +100,49 @@ class Update:
         return " -> ".join(self.statuses) + f" | LastUpdate: {self.last.get('Status')}"
 
 
-def wait_for_update(name: str, timeout: float = 3600) -> Update:
-    """Wait for the update under way to end, successfully or not. A failed update rolls back (ROLLING_BACK); the
-    environment then runs its previous configuration with the status UPDATE_FAILED (AVAILABLE again after the next
-    successful update), LastUpdate.Status FAILED and the reason in LastUpdate.Error; UNAVAILABLE if the rollback failed."""
+def wait_for_update(name: str, status_queue: str, timeout: float = 3600) -> Update:
+    """Wait for the update under way to end, successfully or not, then read its statuses from the environment's
+    status-change events (`status_queue`, from `events.status_event_queue`): a poll can miss a status that lasts a
+    second. A failed update rolls back (ROLLING_BACK); the environment then runs its previous configuration with the
+    status UPDATE_FAILED (AVAILABLE again after the next successful update), LastUpdate.Status FAILED and the reason in
+    LastUpdate.Error; UNAVAILABLE if the rollback failed."""
     from helpers.progress import progress
 
-    timeline: list[tuple[float, str]] = []
     started = time.monotonic()
     with progress(f"{name}: updating", total=int(timeout), unit="s") as bar:
         while True:
             env = mwaa.describe(name)
-            elapsed = round(time.monotonic() - started, 1)
-            if not timeline or timeline[-1][1] != env["Status"]:
-                timeline.append((elapsed, env["Status"]))
+            elapsed = time.monotonic() - started
             last = env.get("LastUpdate", {})
             if env["Status"] in ENDED and last.get("Status") != "PENDING":
-                if timeline[-1][0] != elapsed:
-                    timeline.append((elapsed, env["Status"]))
-                return Update(timeline, last)
+                break
             if elapsed > timeout:
                 raise WorkbookError(f"Environment {name} still {env['Status']} after {timeout:.0f} s; check it with GetEnvironment.")
             bar.update(int(elapsed) - bar.n)
             time.sleep(0.5)
+    return Update(_update_timeline(name, status_queue, env["Status"], round(time.monotonic() - started, 1)), last)
+
+
+def _update_timeline(name: str, status_queue: str, ended: str, seconds: float, wait: float = 60) -> list[tuple[float, str]]:
+    """This update's statuses, from its first UPDATING event to the one it ended in, with seconds since the first.
+    Events can arrive after the status changed (on AWS): read until the last one is in."""
+    from helpers.aws import events
+
+    batches: list[pd.DataFrame] = []
+    deadline = time.monotonic() + wait
+    while True:
+        batches += [batch for batch in [events.received(status_queue, name, wait_seconds=1)] if len(batch)]
+        found = pd.concat(batches, ignore_index=True) if batches else events.received(status_queue, name, wait_seconds=0)
+        starts = found.index[(found.status == "UPDATING") & found.previous.isin(("AVAILABLE", *ENDED))]
+        mine = found.loc[starts[-1]:] if len(starts) else found.iloc[0:0]
+        if (len(mine) and mine.status.iloc[-1] == ended) or time.monotonic() > deadline:
+            break
+    if not len(mine):
+        return [(0.0, "UPDATING"), (seconds, ended)]  # no events reached the queue: what the polls saw
+    times = pd.to_datetime(mine.time, utc=True, format="ISO8601")
+    offsets = (times - times.iloc[0]).dt.total_seconds().tolist()
+    timeline = list(zip(offsets, mine.status, strict=True))
+    return timeline + [(max(seconds, timeline[-1][0]), ended)]
 
 
 def log_messages(name: str, log_type: str, stream_prefix: str, contains: str = "") -> list[str]:
@@ -151,9 +163,10 @@ def ruff_findings(output: str) -> pd.DataFrame:
 
 
 def lint_findings(output: str) -> pd.DataFrame:
-    """`airflow config lint`'s report as findings (one per `  - ` line)."""
+    """`airflow config lint`'s report as findings (one per `  - ` line, its terminal colours dropped)."""
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", output)
     rows = [{"check": "config lint", "source": "AirflowConfigurationOptions", "rule": "",
-             "finding": line.strip()[2:].replace("`", "")} for line in output.splitlines() if line.strip().startswith("- ")]
+             "finding": line.strip()[2:].replace("`", "")} for line in plain.splitlines() if line.strip().startswith("- ")]
     return pd.DataFrame(rows, columns=["check", "source", "rule", "finding"])
 
 
