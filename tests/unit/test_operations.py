@@ -62,3 +62,33 @@ def test_the_figures_are_drawn():
              operations.updates_figure({"a": operations.Update([(0.0, "UPDATING"), (3.0, "AVAILABLE")], {"Status": "SUCCESS"})},
                                        "test-10-updates")]
     assert all(path.exists() and path.stat().st_size > 5000 for path in drawn)
+
+
+def test_an_updates_statuses_come_from_its_own_events(monkeypatch):
+    """The events of the create and of an earlier update are left out; a status a poll would miss is in."""
+    import pandas as pd
+
+    from helpers.aws import events
+
+    rows = [("CREATING", None, "2026-12-04T10:00:00Z"), ("AVAILABLE", "CREATING", "2026-12-04T10:00:08Z"),
+            ("UPDATING", "AVAILABLE", "2026-12-04T10:01:00Z"), ("AVAILABLE", "UPDATING", "2026-12-04T10:01:09Z"),
+            ("UPDATING", "AVAILABLE", "2026-12-04T10:02:00Z"), ("ROLLING_BACK", "UPDATING", "2026-12-04T10:02:00Z"),
+            ("UPDATE_FAILED", "ROLLING_BACK", "2026-12-04T10:02:01Z")]
+    batches = [pd.DataFrame([{"environment": "env", "previous": p, "status": s, "time": t} for s, p, t in rows[:5]]),
+               pd.DataFrame([{"environment": "env", "previous": p, "status": s, "time": t} for s, p, t in rows[5:]])]
+    empty = pd.DataFrame(columns=["environment", "previous", "status", "time"])
+    monkeypatch.setattr(events, "received", lambda queue, name, wait_seconds=1: batches.pop(0) if batches else empty)
+    timeline = operations._update_timeline("env", "queue", "UPDATE_FAILED", seconds=1.6, wait=5)
+    update = operations.Update(timeline, {"Status": "FAILED"})
+    assert update.statuses == ["UPDATING", "ROLLING_BACK", "UPDATE_FAILED"]
+    assert timeline[0] == (0.0, "UPDATING") and update.seconds == 1.6
+
+
+def test_without_events_the_polled_end_stands_in(monkeypatch):
+    import pandas as pd
+
+    from helpers.aws import events
+
+    monkeypatch.setattr(events, "received", lambda queue, name, wait_seconds=1: pd.DataFrame(
+        columns=["environment", "previous", "status", "time"]))
+    assert operations._update_timeline("env", "queue", "AVAILABLE", seconds=12.0, wait=0) == [(0.0, "UPDATING"), (12.0, "AVAILABLE")]

@@ -201,6 +201,15 @@ def clean_up(name: str, bucket: str, home: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["resource", "deleted"])
 
 
+def remove_environment(name: str, bucket: str, home: str) -> None:
+    """An interrupted run's environment (with its log groups) and its files under `home`, so the chapter starts from
+    its beginning (on 3.0.6, with nothing installed). The status queue and its rule stay: on AWS a queue deleted
+    cannot be created again under its name for 60 seconds."""
+    region, account = cloud.settings().region, cloud.account_id()
+    cleanup.delete_arn(f"arn:aws:airflow:{region}:{account}:environment/{name}")
+    s3.delete_prefix(bucket, f"{home}/")
+
+
 def leftovers(name: str, bucket: str, home: str) -> pd.DataFrame:
     found = [{"what": "tagged", "name": arn} for arn in tags.tagged_resources(NOTEBOOK).arn]
     if mwaa.status(name) is not None:
