@@ -19,7 +19,7 @@ import urllib.request
 
 import pytest
 
-from helpers.aws import cloud, mwaa, s3
+from helpers.aws import cloud, events, mwaa, s3
 from helpers.errors import WorkbookError
 
 NB, NAME = "tests-upgrade", "upgrade-env"
@@ -31,12 +31,7 @@ def env(module_cloud):
     """The 3.0.6 environment, its status events' queue, and one successful `hello_mwaa` run."""
     prereq = mwaa.create_prerequisites(NB, NAME)
     s3.upload_dag(prereq.bucket, "hello_mwaa.py")
-    sqs, events = cloud.client("sqs"), cloud.client("events")
-    queue = sqs.create_queue(QueueName="upgrade-events")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    events.put_rule(Name="upgrade-status", EventPattern=json.dumps(
-        {"source": ["aws.airflow"], "detail-type": ["MWAA Environment Status Change"]}))
-    events.put_targets(Rule="upgrade-status", Targets=[{"Id": "queue", "Arn": queue_arn}])
+    queue = events.status_event_queue(NB, "upgrade-status")
     started = time.monotonic()
     mwaa.create_environment(mwaa.environment_request(NAME, prereq, NB, AirflowVersion="3.0.6",
                                                      LoggingConfiguration={**mwaa.TASK_LOGS_INFO, **SCHEDULER_LOGS}))
@@ -52,18 +47,8 @@ def env(module_cloud):
 
 
 def statuses(env) -> list[str]:
-    """The statuses the environment changed to since the last call, in the order their events arrived (the emulator
-    sends them in order, under its lock); drains the events queue."""
-    sqs, seen = cloud.client("sqs"), []
-    while True:
-        messages = sqs.receive_message(QueueUrl=env["queue"], MaxNumberOfMessages=10, WaitTimeSeconds=2).get("Messages", [])
-        if not messages:
-            return seen
-        for msg in messages:
-            event = json.loads(msg["Body"])
-            if event["detail"]["name"] == NAME:
-                seen.append(event["detail"]["status"])
-            sqs.delete_message(QueueUrl=env["queue"], ReceiptHandle=msg["ReceiptHandle"])
+    """The statuses the environment changed to since the last call, in the order of their events; drains the queue."""
+    return list(events.received(env["queue"], NAME, wait_seconds=2).status)
 
 
 def cli_version() -> str:

@@ -309,25 +309,30 @@ class Lifecycle:
         before the running Airflow is touched: the failure, logged as the install would log it; None otherwise,
         including when the file cannot be read or installs from plugins.zip (the new zip is not unpacked yet): the
         start reports those."""
-        cfg = env.config
-        if not (key := cfg.get("RequirementsS3Path")):
+        if not env.config.get("RequirementsS3Path"):
             return None
-        bucket, version = bucket_name(cfg["SourceBucketArn"]), cfg.get("RequirementsS3ObjectVersion")
         try:
-            text = plugins.fetch(self.backend.client("s3"), bucket, key, version).decode("utf-8-sig", errors="replace")
+            source, text = self._requirements_file(env)
         except botocore.exceptions.ClientError:
             return None
         if any(requirements.is_index_option(line) for line in text.splitlines()):
             return None
         try:
-            resolution = requirements.resolve(text, cfg["AirflowVersion"], None, python)
+            resolution = requirements.resolve(text, env.config["AirflowVersion"], None, python)
         except subprocess.TimeoutExpired:
             return None
         if resolution.ok:
             return None
-        self._publish_requirements_log(env, self.home(env) / "airflow", f"{key} (version {version})" if version else key,
-                                       resolution, None)
+        self._publish_requirements_log(env, self.home(env) / "airflow", source, resolution, None)
         return StartFailure(requirements.error_message(resolution.error), REQUIREMENTS_FAILED)
+
+    def _requirements_file(self, env: Environment, s3=None) -> tuple[str, str]:
+        """The environment's requirements.txt at its object version: how the log names it, and its text. Raises
+        botocore's ClientError when it cannot be read."""
+        cfg = env.config
+        key, version = cfg["RequirementsS3Path"], cfg.get("RequirementsS3ObjectVersion")
+        data = plugins.fetch(s3 or self.backend.client("s3"), bucket_name(cfg["SourceBucketArn"]), key, version)
+        return (f"{key} (version {version})" if version else key), data.decode("utf-8-sig", errors="replace")
 
     def _publish_requirements_log(self, env: Environment, airflow_home, source: str, resolution, done) -> None:
         logs = self.backend.client("logs")
@@ -346,11 +351,11 @@ class Lifecycle:
         if not (key := cfg.get("RequirementsS3Path")):
             shutil.rmtree(overlay, ignore_errors=True)
             return None
-        bucket, version = bucket_name(cfg["SourceBucketArn"]), cfg.get("RequirementsS3ObjectVersion")
         try:
-            text = plugins.fetch(s3 or self.backend.client("s3"), bucket, key, version).decode("utf-8-sig", errors="replace")
+            source, text = self._requirements_file(env, s3)
         except botocore.exceptions.ClientError as exc:
-            return _unreadable("RequirementsS3Path", bucket, key, version, exc)
+            return _unreadable("RequirementsS3Path", bucket_name(cfg["SourceBucketArn"]), key,
+                               cfg.get("RequirementsS3ObjectVersion"), exc)
         python = runtime.python  # the environment's version's interpreter (Shared.python_for)
         try:
             resolution = requirements.resolve(text, cfg["AirflowVersion"], airflow_home / plugins.FOLDER, python)
@@ -358,7 +363,7 @@ class Lifecycle:
         except subprocess.TimeoutExpired:
             resolution = requirements.Resolution(ok=False, error=requirements.TIMED_OUT)
             done = None
-        self._publish_requirements_log(env, airflow_home, f"{key} (version {version})" if version else key, resolution, done)
+        self._publish_requirements_log(env, airflow_home, source, resolution, done)
         if done is None or not done.ok:
             return StartFailure(requirements.error_message(done.error if done else resolution.error), REQUIREMENTS_FAILED)
         runtime.requirements_folder = overlay
