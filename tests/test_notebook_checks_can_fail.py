@@ -55,6 +55,14 @@ def test_an_error_or_stderr_fails_the_notebook(source, expected):
     assert row["status"] == "failed" and expected in row["error"], row
 
 
+def _assert_outcome(row: dict, expected: str | None) -> None:
+    """A probe with no defect (`expected` None) runs ok; one with a defect fails with `expected` in its error."""
+    if expected is None:
+        assert row["status"] == "ok", row
+    else:
+        assert row["status"] == "failed" and expected in row["error"], row
+
+
 def notebook_cell(notebook: str, marker: str) -> str:
     """The source of the one code cell of a committed notebook that contains `marker`."""
     import nbformat as nbf
@@ -145,10 +153,7 @@ _DEFERRED = "Pausing task as DEFERRED. "
 def test_03_deferred_before_the_data_checkpoint(records, expected):
     row, _ = _probe("probe_03_deferral", _cell(_SENSOR_RECORDS % records, 1),
                     _cell(_checkpoint("03_deferrable_operators", "Pausing task as DEFERRED"), 2))
-    if expected is None:
-        assert row["status"] == "ok", row
-    else:
-        assert row["status"] == "failed" and expected in row["error"], row
+    _assert_outcome(row, expected)
 
 
 _TEARDOWN_RECORDS = """
@@ -180,10 +185,7 @@ def test_04_teardown_and_secrets_cache_checkpoints(records, expected):
                     _cell(_checkpoint("04_setup_teardown", 'trigger_rule"] == "all_done_setup_success"'), 2),
                     _cell(_CACHE_COUNTS % records, 3),
                     _cell(_checkpoint("04_setup_teardown", "secrets_cache.allowed_calls(window, cache_ttl)"), 4))
-    if expected is None:
-        assert row["status"] == "ok", row
-    else:
-        assert row["status"] == "failed" and expected in row["error"], row
+    _assert_outcome(row, expected)
 
 # ---- Checkpoints of the notebooks, fed what a known defect would leave: each must fail, with a message saying so ----
 
@@ -316,10 +318,7 @@ glue_task_lines = pd.DataFrame([rows[1][:2], ("123:airflow-env-Task", stream)], 
 def test_07_one_query_across_services_checkpoint(records, expected):
     row, _ = _probe("probe_07_insights", _cell(_07_LINES % records, 1),
                     _cell(_checkpoint("07_glue_observability", "services = set(run_lines"), 2))
-    if expected is None:
-        assert row["status"] == "ok", row
-    else:
-        assert row["status"] == "failed" and expected in row["error"], row
+    _assert_outcome(row, expected)
 
 
 _08_RUNS = """
@@ -351,10 +350,7 @@ load_runs = runs2[runs2.job == "rs_source_to_staging.load_sales"]
 def test_08_second_run_adds_runs_not_edges_checkpoint(second, expected):
     row, _ = _probe("probe_08_rerun", _cell(_08_RUNS % {**second, "second": 1, "end": 5}, 1),
                     _cell(_checkpoint("08_lineage", "edges2 = graph2.edges()"), 2))
-    if expected is None:
-        assert row["status"] == "ok", row
-    else:
-        assert row["status"] == "failed" and expected in row["error"], row
+    _assert_outcome(row, expected)
 
 
 # 09's queued-timeout checkpoint, on what the step reads from Airflow: the run, its task instances, the audit log
@@ -378,10 +374,7 @@ _REQUEUED = ["stuck in queued reschedule"] * 2 + ["stuck in queued tries exceede
 def test_09_queued_timeout_checkpoint(records, expected):
     row, _ = _probe("probe_09_stuck", _cell(_09_STUCK % records, 1),
                     _cell(_checkpoint("09_airflow3_features", "stuck in queued tries exceeded"), 2))
-    if expected is None:
-        assert row["status"] == "ok", row
-    else:
-        assert row["status"] == "failed" and expected in row["error"], row
+    _assert_outcome(row, expected)
 
 
 # 10's checkpoint on the checks before an upgrade, on what the four checks found
@@ -411,7 +404,4 @@ _10_PARSE = [("DAG parse", "daily_report.py", "", "ModuleNotFoundError: No modul
 def test_10_checks_before_the_upgrade_checkpoint(records, expected):
     row, _ = _probe("probe_10_findings", _cell(_10_FINDINGS % records, 1),
                     _cell(_checkpoint("10_operations", "findings from 4 checks"), 2))
-    if expected is None:
-        assert row["status"] == "ok", row
-    else:
-        assert row["status"] == "failed" and expected in row["error"], row
+    _assert_outcome(row, expected)
